@@ -1,0 +1,307 @@
+// Command stund is a STUN Binding server (RFC 8489) for UDP and TCP, IPv4
+// and IPv6, made to run behind a load balancer and to say when the load
+// balancer rewrote the client's source address.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/stund/stund/internal/logs"
+	"github.com/stund/stund/pkg/admin"
+	"github.com/stund/stund/pkg/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitUsage   = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// listFlag is a repeatable flag whose default comes from the environment;
+// the first value given on the command line replaces that default.
+type listFlag struct {
+	values []string
+	set    bool
+}
+
+func (l *listFlag) String() string { return strings.Join(l.values, ",") }
+
+func (l *listFlag) Set(v string) error {
+	if !l.set {
+		l.values, l.set = nil, true
+	}
+	l.values = append(l.values, v)
+
+	return nil
+}
+
+// options are the parsed command line.
+type options struct {
+	listen         listFlag
+	httpListen     string
+	software       string
+	logLevel       string
+	logFormat      string
+	drainTimeout   time.Duration
+	tcpIdleTimeout time.Duration
+	rfc3489        bool
+	responseOrigin string
+	showVersion    bool
+}
+
+const usageHead = `stund: a STUN Binding server (RFC 8489) for UDP and TCP, IPv4 and IPv6.
+
+It answers every Binding request with the source address it saw, in
+XOR-MAPPED-ADDRESS. Run it behind a load balancer and check the path with
+stuncheck: if the load balancer rewrites the client's source address, clients
+are told a wrong public address and WebRTC NAT discovery breaks.
+
+Usage:
+  stund [flags]
+
+Every flag can also be set from the environment variable shown in brackets;
+a flag on the command line wins.
+
+Flags:
+`
+
+const usageTail = `
+Exit codes: 0 stopped cleanly, 1 runtime failure (e.g. address in use),
+2 bad flag or value.
+
+Examples:
+  stund                                      # UDP and TCP on :3478, HTTP on :9478
+  stund --listen 127.0.0.1:3478 --listen [::1]:3478 --log-level debug
+  STUND_LISTEN=0.0.0.0:3478 stund --http-listen 127.0.0.1:9478
+`
+
+// envOr returns the environment variable name's value, or def when unset.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+
+	return def
+}
+
+func newFlagSet(stderr io.Writer, o *options) (*flag.FlagSet, []error) {
+	fs := flag.NewFlagSet("stund", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var envErrs []error
+	durationEnv := func(name string, def time.Duration) time.Duration {
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: not a duration (e.g. 5s, 1m)", name, v))
+
+			return def
+		}
+
+		return d
+	}
+	boolEnv := func(name string) bool {
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return false
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: want true or false", name, v))
+		}
+
+		return b
+	}
+
+	if v := envOr("STUND_LISTEN", server.DefaultListen); v != "" {
+		o.listen.values = strings.Split(v, ",")
+	}
+	fs.Var(&o.listen, "listen", "`address` to serve STUN on, UDP and TCP on the same port; repeat for more; port 0 picks a free one [STUND_LISTEN, comma-separated] (default :3478)")
+	fs.StringVar(&o.httpListen, "http-listen", envOr("STUND_HTTP_LISTEN", ":9478"), "`address` for /healthz, /readyz and /metrics; empty disables [STUND_HTTP_LISTEN]")
+	fs.StringVar(&o.software, "software", envOr("STUND_SOFTWARE", "stund"), "SOFTWARE attribute sent in every response, under 128 bytes; empty sends none [STUND_SOFTWARE]")
+	fs.StringVar(&o.logLevel, "log-level", envOr("STUND_LOG_LEVEL", "info"), "`level`: trace, debug (logs every request with its source), info, warn, error or disabled [STUND_LOG_LEVEL]")
+	fs.StringVar(&o.logFormat, "log-format", envOr("STUND_LOG_FORMAT", "text"), "log `format`: text or json [STUND_LOG_FORMAT]")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", durationEnv("STUND_DRAIN_TIMEOUT", 5*time.Second), "on SIGTERM or SIGINT, keep answering this long with /readyz at 503 before closing; a second signal stops at once [STUND_DRAIN_TIMEOUT]")
+	fs.DurationVar(&o.tcpIdleTimeout, "tcp-idle-timeout", durationEnv("STUND_TCP_IDLE_TIMEOUT", server.DefaultTCPIdleTimeout), "close a TCP connection that completes no message in this time [STUND_TCP_IDLE_TIMEOUT]")
+	fs.BoolVar(&o.rfc3489, "rfc3489", boolEnv("STUND_RFC3489"), "also answer classic RFC 3489 clients (no magic cookie) with MAPPED-ADDRESS; off because such servers are used for reflection attacks [STUND_RFC3489]")
+	fs.StringVar(&o.responseOrigin, "response-origin", envOr("STUND_RESPONSE_ORIGIN", ""), "advertise this `ip:port` in RESPONSE-ORIGIN (RFC 5780), e.g. the load balancer's address; empty sends none [STUND_RESPONSE_ORIGIN]")
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+	fs.Usage = func() {
+		_, _ = io.WriteString(stderr, usageHead)
+		fs.PrintDefaults()
+		_, _ = io.WriteString(stderr, usageTail)
+	}
+
+	return fs, envErrs
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+
+	return "dev"
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs, envErrs := newFlagSet(stderr, &o)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+
+		return exitUsage // the flag package has printed the error and usage
+	}
+	if o.showVersion {
+		_, _ = fmt.Fprintf(stdout, "stund %s\n", buildVersion())
+
+		return exitOK
+	}
+	usageErr := func(err error) int {
+		_, _ = fmt.Fprintf(stderr, "stund: %v\n", err)
+
+		return exitUsage
+	}
+	if len(envErrs) > 0 {
+		return usageErr(envErrs[0])
+	}
+	if fs.NArg() > 0 {
+		return usageErr(fmt.Errorf("unexpected argument %q: stund takes only flags (see --help)", fs.Arg(0)))
+	}
+	level, err := logs.ParseLevel(o.logLevel)
+	if err != nil {
+		return usageErr(fmt.Errorf("--log-level: %w", err))
+	}
+	logFactory, err := logs.New(stderr, o.logFormat, level)
+	if err != nil {
+		return usageErr(fmt.Errorf("--log-format: %w", err))
+	}
+	if len(o.listen.values) == 0 {
+		return usageErr(errors.New("--listen: at least one address is needed"))
+	}
+	if o.drainTimeout < 0 {
+		return usageErr(fmt.Errorf("--drain-timeout %s: must not be negative", o.drainTimeout))
+	}
+	if o.tcpIdleTimeout <= 0 {
+		return usageErr(fmt.Errorf("--tcp-idle-timeout %s: must be positive", o.tcpIdleTimeout))
+	}
+	var origin netip.AddrPort
+	if o.responseOrigin != "" {
+		if origin, err = netip.ParseAddrPort(o.responseOrigin); err != nil {
+			return usageErr(fmt.Errorf("--response-origin %q: want ip:port or [ipv6]:port", o.responseOrigin))
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := server.NewMetrics(reg, buildVersion())
+	if err != nil {
+		_, _ = fmt.Fprintf(stderr, "stund: metrics: %v\n", err)
+
+		return exitRuntime
+	}
+	srv, err := server.New(server.Config{
+		Listen:         o.listen.values,
+		Software:       o.software,
+		ResponseOrigin: origin,
+		RFC3489:        o.rfc3489,
+		TCPIdleTimeout: o.tcpIdleTimeout,
+		Metrics:        metrics,
+		LoggerFactory:  logFactory,
+	})
+	if err != nil {
+		return usageErr(err)
+	}
+
+	return serve(srv, reg, o, logFactory, stderr)
+}
+
+// serve runs the servers until a signal, then drains and stops them.
+func serve(srv *server.Server, reg *prometheus.Registry, o options, lf *logs.Factory, stderr io.Writer) int {
+	log := lf.NewLogger("stund")
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	ctx := context.Background()
+	var adm *admin.Server
+	if o.httpListen != "" {
+		adm = admin.New(admin.Config{Listen: o.httpListen, Gatherer: reg, LoggerFactory: lf})
+		if err := adm.Start(ctx); err != nil {
+			_, _ = fmt.Fprintf(stderr, "stund: --http-listen: %v\n", err)
+
+			return exitRuntime
+		}
+	}
+	if err := srv.Start(ctx); err != nil {
+		_, _ = fmt.Fprintf(stderr, "stund: --listen: %v\n", err)
+		if adm != nil {
+			_ = adm.Shutdown(ctx)
+		}
+
+		return exitRuntime
+	}
+	if adm != nil {
+		adm.SetReady(true)
+	}
+	log.Infof("stund %s ready", buildVersion())
+
+	sig := <-sigs
+	if adm != nil {
+		adm.SetReady(false)
+	}
+	if o.drainTimeout > 0 {
+		log.Infof("%s: draining for %s (/readyz is 503; a second signal stops at once)", sig, o.drainTimeout)
+		timer := time.NewTimer(o.drainTimeout)
+		select {
+		case <-timer.C:
+		case sig = <-sigs:
+			log.Infof("%s: stopping now", sig)
+			timer.Stop()
+		}
+	}
+	code := exitOK
+	if err := srv.Close(); err != nil {
+		log.Errorf("close: %v", err)
+		code = exitRuntime
+	}
+	if adm != nil {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if err := adm.Shutdown(sctx); err != nil {
+			log.Errorf("%v", err)
+			code = exitRuntime
+		}
+	}
+	log.Info("stopped")
+
+	return code
+}

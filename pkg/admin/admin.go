@@ -1,0 +1,116 @@
+// Package admin serves stund's operational HTTP endpoints: liveness
+// (/healthz), readiness (/readyz) and Prometheus metrics (/metrics).
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Listen is the HTTP address, host:port.
+	Listen string
+	// Gatherer provides /metrics; nil serves the default registry.
+	Gatherer prometheus.Gatherer
+	// LoggerFactory creates the logger; nil means pion's default.
+	LoggerFactory logging.LoggerFactory
+}
+
+// Server is the admin HTTP server. It starts not ready; the caller marks it
+// ready once the STUN listeners are up and unready when draining.
+type Server struct {
+	cfg   Config
+	log   logging.LeveledLogger
+	ready atomic.Bool
+	ln    net.Listener
+	srv   *http.Server
+	done  chan error
+}
+
+// New returns an admin server that is not yet listening.
+func New(cfg Config) *Server {
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.DefaultGatherer
+	}
+	if cfg.LoggerFactory == nil {
+		cfg.LoggerFactory = logging.NewDefaultLoggerFactory()
+	}
+	s := &Server{cfg: cfg, log: cfg.LoggerFactory.NewLogger("admin"), done: make(chan error, 1)}
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+
+	return s
+}
+
+// Handler returns the endpoints as one http.Handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+
+			return
+		}
+		_, _ = fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+
+	return mux
+}
+
+// SetReady sets what /readyz answers: 200 when ready, 503 otherwise.
+func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+// Start binds the listener and serves in the background.
+func (s *Server) Start(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen http %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	s.log.Infof("http listening %s", ln.Addr())
+	go func() {
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+
+	return nil
+}
+
+// Addr returns the bound address, or nil before Start.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+
+	return s.ln.Addr()
+}
+
+// Shutdown stops accepting requests and waits for those in flight, up to
+// ctx's deadline.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.ln == nil {
+		return nil
+	}
+	if err := s.srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("shutdown http %s: %w", s.ln.Addr(), err)
+	}
+
+	return <-s.done
+}

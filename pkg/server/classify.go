@@ -1,0 +1,71 @@
+package server
+
+import "net/netip"
+
+// SourceClass says what kind of address a request came from. It is the
+// source_class label of stund_binding_requests_total: a small fixed set, so
+// the metric's cardinality stays bounded.
+type SourceClass uint8
+
+// The classes of request sources.
+const (
+	// ClassClient is an address outside every internal range: what a
+	// client's own public address (or its home NAT's) looks like.
+	ClassClient SourceClass = iota
+	// ClassPrivate is a private, CGNAT, link-local or loopback address, or
+	// one inside a configured internal CIDR: something rewrote the source.
+	ClassPrivate
+	// ClassNode is the address of a cluster node: kube-proxy or the CNI
+	// masqueraded the client.
+	ClassNode
+	// ClassPod is an address inside a pod CIDR.
+	ClassPod
+	// ClassLB is a load-balancer ingress address: a proxy load balancer.
+	ClassLB
+	classCount
+)
+
+var classNames = [classCount]string{"client", "private", "node", "pod", "lb"}
+
+// String returns the label value of c.
+func (c SourceClass) String() string { return classNames[c] }
+
+// Classifier decides the class of a source address.
+type Classifier interface {
+	Classify(addr netip.Addr) SourceClass
+}
+
+// cgnat is the shared address space of RFC 6598.
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// StaticClassifier classifies by address ranges alone: internal prefixes
+// and the well-known non-public ranges are ClassPrivate, the rest
+// ClassClient.
+type StaticClassifier struct {
+	Internal []netip.Prefix
+}
+
+// Classify implements Classifier.
+func (c StaticClassifier) Classify(addr netip.Addr) SourceClass {
+	addr = addr.Unmap()
+	for _, p := range c.Internal {
+		if p.Contains(addr) {
+			return ClassPrivate
+		}
+	}
+	if IsNonPublic(addr) {
+		return ClassPrivate
+	}
+
+	return ClassClient
+}
+
+// IsNonPublic reports whether addr can never be a client's public address:
+// private (RFC 1918, ULA), shared CGNAT space, link-local, loopback,
+// unspecified or multicast.
+func IsNonPublic(addr netip.Addr) bool {
+	addr = addr.Unmap()
+
+	return addr.IsPrivate() || addr.IsLoopback() || addr.IsLinkLocalUnicast() ||
+		addr.IsUnspecified() || addr.IsMulticast() || cgnat.Contains(addr)
+}

@@ -1,0 +1,332 @@
+package server
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"net/netip"
+
+	"github.com/pion/stun/v3"
+)
+
+const (
+	headerSize      = 20
+	magicCookie     = 0x2112A442
+	fingerprintXOR  = 0x5354554e
+	fingerprintType = 0x8028
+	bindingRequest  = 0x0001
+	attrChangeReq   = 0x0003
+
+	// maxUnknownListed bounds UNKNOWN-ATTRIBUTES so that a 420 answer stays
+	// small: a request cannot make the server send more than it received.
+	maxUnknownListed = 32
+)
+
+// outcome says what the handler did with one message.
+type outcome uint8
+
+const (
+	outcomeSuccess  outcome = iota // answered with a Binding success response
+	outcomeError420                // answered with 420 Unknown Attribute
+	outcomeDiscard                 // silently discarded
+)
+
+// reason names why a message was discarded; it is a metric label value.
+type reason uint8
+
+const (
+	reasonNone              reason = iota
+	reasonShort                    // fewer than 20 bytes
+	reasonNotSTUN                  // first two bits not zero
+	reasonBadLength                // length not a multiple of 4 or not matching the datagram
+	reasonBadCookie                // wrong magic cookie and not a classic request we answer
+	reasonRFC3489Disabled          // classic RFC 3489 Binding request, answering them is off
+	reasonMalformed                // attributes do not parse
+	reasonBadFingerprint           // FINGERPRINT present but not last or not matching
+	reasonIndication               // indications are never answered
+	reasonResponse                 // success or error responses are never answered
+	reasonUnsupportedMethod        // a request for a method other than Binding
+	reasonTooLarge                 // over the maximum message size (TCP)
+	reasonCount
+)
+
+var reasonNames = [reasonCount]string{
+	reasonNone:              "none",
+	reasonShort:             "short",
+	reasonNotSTUN:           "not_stun",
+	reasonBadLength:         "bad_length",
+	reasonBadCookie:         "bad_cookie",
+	reasonRFC3489Disabled:   "rfc3489_disabled",
+	reasonMalformed:         "malformed",
+	reasonBadFingerprint:    "bad_fingerprint",
+	reasonIndication:        "indication",
+	reasonResponse:          "response",
+	reasonUnsupportedMethod: "unsupported_method",
+	reasonTooLarge:          "too_large",
+}
+
+func (r reason) String() string { return reasonNames[r] }
+
+// understood lists the comprehension-required attributes (0x0000-0x7FFF)
+// that a Binding request may carry without being refused. A basic server
+// does not authenticate, so credentials are accepted and ignored (RFC 5389
+// §13); ICE's PRIORITY and USE-CANDIDATE are harmless. CHANGE-REQUEST is
+// handled on its own: it is understood only when it asks for no change.
+var understood = map[uint16]bool{
+	0x0001: true, // MAPPED-ADDRESS
+	0x0006: true, // USERNAME
+	0x0008: true, // MESSAGE-INTEGRITY
+	0x0009: true, // ERROR-CODE
+	0x000A: true, // UNKNOWN-ATTRIBUTES
+	0x0014: true, // REALM
+	0x0015: true, // NONCE
+	0x001C: true, // MESSAGE-INTEGRITY-SHA256
+	0x001D: true, // PASSWORD-ALGORITHM
+	0x001E: true, // USERHASH
+	0x0020: true, // XOR-MAPPED-ADDRESS
+	0x0024: true, // PRIORITY
+	0x0025: true, // USE-CANDIDATE
+}
+
+// handler turns one received STUN message into a response or silence. It
+// holds only configuration and is safe for concurrent use; per-worker
+// scratch space lives in a scratch value.
+type handler struct {
+	software       []byte
+	responseOrigin netip.AddrPort
+	rfc3489        bool
+}
+
+// scratch is the reusable state of one worker: decoded request, response
+// under construction and the list of unknown attributes.
+type scratch struct {
+	in      stun.Message
+	out     stun.Message
+	unknown [maxUnknownListed]uint16
+	attr    [20]byte
+}
+
+func newScratch() *scratch {
+	s := &scratch{}
+	s.out.Raw = make([]byte, 0, 576)
+	s.in.Attributes = make(stun.Attributes, 0, 16)
+	s.out.Attributes = make(stun.Attributes, 0, 8)
+
+	return s
+}
+
+// result is what handle reports to the transport for counting.
+type result struct {
+	outcome outcome
+	reason  reason
+	binding bool // a well-formed Binding request (classic ones included)
+}
+
+// handle applies the receive rules of RFC 8489 §6.3 to the message b that
+// arrived from src. When the message is to be answered it returns the
+// response, which aliases s and is valid until the next call.
+func (h *handler) handle(s *scratch, b []byte, src netip.AddrPort) ([]byte, result) {
+	if len(b) < headerSize {
+		return nil, discard(reasonShort)
+	}
+	if b[0]&0xC0 != 0 {
+		return nil, discard(reasonNotSTUN)
+	}
+	length := int(binary.BigEndian.Uint16(b[2:4]))
+	if length%4 != 0 || headerSize+length != len(b) {
+		return nil, discard(reasonBadLength)
+	}
+	if binary.BigEndian.Uint32(b[4:8]) != magicCookie {
+		if binary.BigEndian.Uint16(b[0:2]) != bindingRequest {
+			return nil, discard(reasonBadCookie)
+		}
+		if !h.rfc3489 {
+			return nil, discard(reasonRFC3489Disabled)
+		}
+
+		return h.classic(s, b, src), result{outcome: outcomeSuccess, binding: true}
+	}
+
+	s.in.Raw = b
+	if err := s.in.Decode(); err != nil {
+		return nil, discard(reasonMalformed)
+	}
+	switch s.in.Type.Class {
+	case stun.ClassIndication:
+		return nil, discard(reasonIndication)
+	case stun.ClassSuccessResponse, stun.ClassErrorResponse:
+		return nil, discard(reasonResponse)
+	}
+	if s.in.Type.Method != stun.MethodBinding {
+		return nil, discard(reasonUnsupportedMethod)
+	}
+	if !fingerprintOK(b, s.in.Attributes) {
+		return nil, discard(reasonBadFingerprint)
+	}
+
+	unknown := h.unknownRequired(s)
+	if len(unknown) > 0 {
+		return h.error420(s, unknown), result{outcome: outcomeError420, binding: true}
+	}
+
+	return h.success(s, src), result{outcome: outcomeSuccess, binding: true}
+}
+
+func discard(r reason) result { return result{outcome: outcomeDiscard, reason: r} }
+
+// fingerprintOK reports whether FINGERPRINT, when present, is the last
+// attribute and matches the CRC-32 of everything before it. Its absence is
+// fine: a server MUST NOT require it.
+func fingerprintOK(b []byte, attrs stun.Attributes) bool {
+	for i, a := range attrs {
+		if a.Type != stun.AttrFingerprint {
+			continue
+		}
+		if i != len(attrs)-1 || a.Length != 4 {
+			return false
+		}
+		n := len(b)
+		if binary.BigEndian.Uint16(b[n-8:]) != fingerprintType {
+			return false
+		}
+		want := binary.BigEndian.Uint32(b[n-4:])
+
+		return crc32.ChecksumIEEE(b[:n-8])^fingerprintXOR == want
+	}
+
+	return true
+}
+
+// unknownRequired lists the comprehension-required attributes the request
+// carries that this server does not understand, plus CHANGE-REQUEST when it
+// asks for a change of address or port, which a single-address server
+// cannot honour (RFC 5780 §6.1).
+func (h *handler) unknownRequired(s *scratch) []uint16 {
+	n := 0
+	for _, a := range s.in.Attributes {
+		t := uint16(a.Type)
+		if t >= 0x8000 || understood[t] {
+			continue
+		}
+		if t == attrChangeReq && len(a.Value) == 4 && binary.BigEndian.Uint32(a.Value)&0x6 == 0 {
+			continue
+		}
+		if n < len(s.unknown) && !contains(s.unknown[:n], t) {
+			s.unknown[n] = t
+			n++
+		}
+	}
+
+	return s.unknown[:n]
+}
+
+func contains(list []uint16, t uint16) bool {
+	for _, v := range list {
+		if v == t {
+			return true
+		}
+	}
+
+	return false
+}
+
+// startResponse writes the header of a response of type t to the request
+// being handled.
+func startResponse(s *scratch, t stun.MessageType) {
+	s.out.Reset()
+	s.out.Type = t
+	s.out.TransactionID = s.in.TransactionID
+	s.out.WriteHeader()
+}
+
+// finish appends SOFTWARE (when configured) and FINGERPRINT.
+func (h *handler) finish(s *scratch) []byte {
+	if len(h.software) > 0 {
+		s.out.Add(stun.AttrSoftware, h.software)
+	}
+	s.out.Length += 8
+	s.out.WriteLength()
+	crc := crc32.ChecksumIEEE(s.out.Raw) ^ fingerprintXOR
+	s.out.Length -= 8
+	binary.BigEndian.PutUint32(s.attr[:4], crc)
+	s.out.Add(stun.AttrFingerprint, s.attr[:4])
+
+	return s.out.Raw
+}
+
+func (h *handler) success(s *scratch, src netip.AddrPort) []byte {
+	startResponse(s, stun.BindingSuccess)
+	addXORAddress(s, stun.AttrXORMappedAddress, src)
+	if h.responseOrigin.IsValid() {
+		addPlainAddress(s, stun.AttrResponseOrigin, h.responseOrigin)
+	}
+
+	return h.finish(s)
+}
+
+func (h *handler) error420(s *scratch, unknown []uint16) []byte {
+	startResponse(s, stun.BindingError)
+	const reasonPhrase = "Unknown Attribute"
+	v := s.attr[:0]
+	v = append(v, 0, 0, 4, 20)
+	v = append(v, reasonPhrase...)
+	s.out.Add(stun.AttrErrorCode, v)
+	var list [2 * maxUnknownListed]byte
+	for i, t := range unknown {
+		binary.BigEndian.PutUint16(list[2*i:], t)
+	}
+	s.out.Add(stun.AttrUnknownAttributes, list[:2*len(unknown)])
+
+	return h.finish(s)
+}
+
+// classic answers an RFC 3489 Binding request: MAPPED-ADDRESS only, the
+// 16-byte transaction ID echoed (RFC 5389 §12.2). No SOFTWARE, no
+// FINGERPRINT: those clients predate them, and the answer stays small.
+func (h *handler) classic(s *scratch, b []byte, src netip.AddrPort) []byte {
+	s.out.Reset()
+	s.out.Raw = append(s.out.Raw[:0], b[:headerSize]...)
+	binary.BigEndian.PutUint16(s.out.Raw[0:2], 0x0101)
+	s.out.Length = 0
+	s.out.WriteLength()
+	addPlainAddress(s, stun.AttrMappedAddress, src)
+
+	return s.out.Raw
+}
+
+// addXORAddress appends an XOR-MAPPED-ADDRESS style attribute for addr
+// without allocating.
+func addXORAddress(s *scratch, t stun.AttrType, addr netip.AddrPort) {
+	v := encodeAddress(s.attr[:0], addr)
+	binary.BigEndian.PutUint16(v[2:4], addr.Port()^(magicCookie>>16))
+	var key [16]byte
+	binary.BigEndian.PutUint32(key[0:4], magicCookie)
+	copy(key[4:], s.out.TransactionID[:])
+	for i := 4; i < len(v); i++ {
+		v[i] ^= key[i-4]
+	}
+	s.out.Add(t, v)
+}
+
+// addPlainAddress appends a MAPPED-ADDRESS style attribute for addr.
+func addPlainAddress(s *scratch, t stun.AttrType, addr netip.AddrPort) {
+	s.out.Add(t, encodeAddress(s.attr[:0], addr))
+}
+
+// encodeAddress appends the family, port and address of addr in the
+// MAPPED-ADDRESS layout; IPv4-mapped IPv6 addresses are sent as IPv4.
+func encodeAddress(v []byte, addr netip.AddrPort) []byte {
+	ip := addr.Addr().Unmap()
+	family := byte(1)
+	if ip.Is6() {
+		family = 2
+	}
+	v = append(v, 0, family, byte(addr.Port()>>8), byte(addr.Port()))
+	if ip.Is4() {
+		a := ip.As4()
+
+		return append(v, a[:]...)
+	}
+	a := ip.As16()
+
+	return append(v, a[:]...)
+}

@@ -1,0 +1,138 @@
+package server
+
+import (
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// transport and family index the pre-resolved metric children, so that
+// the packet path does no label lookups.
+type transport uint8
+
+const (
+	transportUDP transport = iota
+	transportTCP
+	transportCount
+)
+
+var transportNames = [transportCount]string{"udp", "tcp"}
+
+type family uint8
+
+const (
+	familyIPv4 family = iota
+	familyIPv6
+	familyCount
+)
+
+var familyNames = [familyCount]string{"ipv4", "ipv6"}
+
+// Metrics holds the Prometheus collectors of a server. Every name starts
+// with stund_.
+type Metrics struct {
+	bindingRequests *prometheus.CounterVec
+	responses       *prometheus.CounterVec
+	discarded       *prometheus.CounterVec
+	bytesIn         *prometheus.CounterVec
+	bytesOut        *prometheus.CounterVec
+	tcpOpen         prometheus.Gauge
+	tcpTotal        prometheus.Counter
+	buildInfo       *prometheus.GaugeVec
+
+	// Children resolved once, indexed by transport, family and so on.
+	requests [transportCount][familyCount][classCount]prometheus.Counter
+	success  [transportCount][familyCount]prometheus.Counter
+	err420   [transportCount][familyCount]prometheus.Counter
+	dropped  [transportCount][familyCount][reasonCount]prometheus.Counter
+	in       [transportCount]prometheus.Counter
+	out      [transportCount]prometheus.Counter
+}
+
+// NewMetrics creates the server's collectors and registers them with reg
+// when reg is not nil. version is reported in stund_build_info.
+func NewMetrics(reg prometheus.Registerer, version string) (*Metrics, error) {
+	m := &Metrics{
+		bindingRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stund_binding_requests_total",
+			Help: "Well-formed Binding requests received, by transport, address family and class of the source address.",
+		}, []string{"transport", "family", "source_class"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stund_responses_total",
+			Help: "Responses sent, by transport, address family and outcome (success, error_420).",
+		}, []string{"transport", "family", "outcome"}),
+		discarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stund_discarded_total",
+			Help: "Messages silently discarded, by transport, address family and reason.",
+		}, []string{"transport", "family", "reason"}),
+		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stund_received_bytes_total",
+			Help: "STUN payload bytes received, by transport.",
+		}, []string{"transport"}),
+		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stund_sent_bytes_total",
+			Help: "STUN payload bytes sent, by transport.",
+		}, []string{"transport"}),
+		tcpOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "stund_tcp_connections_open",
+			Help: "TCP connections open now.",
+		}),
+		tcpTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "stund_tcp_connections_total",
+			Help: "TCP connections accepted.",
+		}),
+		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "stund_build_info",
+			Help: "Always 1; the labels say which build is running.",
+		}, []string{"version", "goversion"}),
+	}
+	m.buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+	for t := range transportCount {
+		tn := transportNames[t]
+		m.in[t] = m.bytesIn.WithLabelValues(tn)
+		m.out[t] = m.bytesOut.WithLabelValues(tn)
+		for f := range familyCount {
+			fn := familyNames[f]
+			for c := range classCount {
+				m.requests[t][f][c] = m.bindingRequests.WithLabelValues(tn, fn, classNames[c])
+			}
+			m.success[t][f] = m.responses.WithLabelValues(tn, fn, "success")
+			m.err420[t][f] = m.responses.WithLabelValues(tn, fn, "error_420")
+			for r := reasonShort; r < reasonCount; r++ {
+				m.dropped[t][f][r] = m.discarded.WithLabelValues(tn, fn, reasonNames[r])
+			}
+		}
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{
+			m.bindingRequests, m.responses, m.discarded, m.bytesIn, m.bytesOut,
+			m.tcpOpen, m.tcpTotal, m.buildInfo,
+		} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	return m, nil
+}
+
+// count records what happened to one message of n bytes and its answer of
+// out bytes.
+func (m *Metrics) count(t transport, f family, class SourceClass, res result, n, out int) {
+	m.in[t].Add(float64(n))
+	if res.binding {
+		m.requests[t][f][class].Inc()
+	}
+	switch res.outcome {
+	case outcomeSuccess:
+		m.success[t][f].Inc()
+	case outcomeError420:
+		m.err420[t][f].Inc()
+	case outcomeDiscard:
+		m.dropped[t][f][res.reason].Inc()
+	}
+	if out > 0 {
+		m.out[t].Add(float64(out))
+	}
+}

@@ -1,0 +1,290 @@
+// Package server is a STUN Binding server (RFC 8489) over UDP and TCP, for
+// IPv4 and IPv6. It answers every well-formed Binding request with the
+// source address it saw, silently discards what the receive rules of
+// RFC 8489 §6.3 say to discard, and counts all of it in Prometheus metrics.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pion/logging"
+)
+
+// Defaults used by New for zero Config fields.
+const (
+	DefaultListen         = ":3478"
+	DefaultMaxMessageSize = 2048
+	DefaultTCPIdleTimeout = 60 * time.Second
+	// MaxSoftwareLength is the longest SOFTWARE value accepted, in bytes
+	// (RFC 8489 §14.14 asks for fewer than 128 characters).
+	MaxSoftwareLength = 127
+
+	tcpWriteTimeout = 10 * time.Second
+	udpBufferSize   = 2048
+)
+
+// Config configures a Server. The zero value listens on DefaultListen and
+// sends no SOFTWARE attribute.
+type Config struct {
+	// Listen lists the addresses to serve, host:port each; UDP and TCP are
+	// bound on each, on the same port. Port 0 picks a free port that is
+	// free for both. Empty means DefaultListen.
+	Listen []string
+	// Software is the SOFTWARE attribute of every response; empty sends
+	// none.
+	Software string
+	// ResponseOrigin, when valid, is advertised as RESPONSE-ORIGIN
+	// (RFC 5780): the address clients reach this server at.
+	ResponseOrigin netip.AddrPort
+	// RFC3489 answers classic RFC 3489 Binding requests (no magic cookie)
+	// with MAPPED-ADDRESS. Off by default: such servers are abused for
+	// reflection.
+	RFC3489 bool
+	// MaxMessageSize bounds a message read from TCP; a longer one closes
+	// the connection. Zero means DefaultMaxMessageSize.
+	MaxMessageSize int
+	// TCPIdleTimeout closes a TCP connection that completes no message
+	// in this time. Zero means DefaultTCPIdleTimeout.
+	TCPIdleTimeout time.Duration
+	// Classifier classifies request sources for metrics; nil means a
+	// StaticClassifier with no internal prefixes.
+	Classifier Classifier
+	// Metrics receives the counters; nil creates unregistered ones.
+	Metrics *Metrics
+	// LoggerFactory creates the server's logger; nil means pion's default.
+	LoggerFactory logging.LoggerFactory
+}
+
+// Server serves STUN Binding requests. Create it with New, bind with
+// Start, stop with Close.
+type Server struct {
+	cfg      Config
+	h        handler
+	log      logging.LeveledLogger
+	debug    bool
+	metrics  *Metrics
+	classify Classifier
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	udp     []*net.UDPConn
+	tcp     []*net.TCPListener
+	conns   map[*net.TCPConn]struct{}
+	addrs   []netip.AddrPort
+	wg      sync.WaitGroup
+}
+
+// New validates cfg, fills its defaults and returns a Server that is not
+// yet listening.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = []string{DefaultListen}
+	}
+	for _, a := range cfg.Listen {
+		if _, _, err := splitListen(a); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.Software) > MaxSoftwareLength {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrSoftwareTooLong, len(cfg.Software), MaxSoftwareLength)
+	}
+	if cfg.MaxMessageSize == 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.MaxMessageSize < headerSize || cfg.MaxMessageSize > 65535+headerSize {
+		return nil, fmt.Errorf("%w: %d", ErrBadMaxMessageSize, cfg.MaxMessageSize)
+	}
+	if cfg.TCPIdleTimeout == 0 {
+		cfg.TCPIdleTimeout = DefaultTCPIdleTimeout
+	}
+	if cfg.TCPIdleTimeout < 0 {
+		return nil, fmt.Errorf("%w: %s", ErrBadTimeout, cfg.TCPIdleTimeout)
+	}
+	if cfg.Classifier == nil {
+		cfg.Classifier = StaticClassifier{}
+	}
+	if cfg.Metrics == nil {
+		m, err := NewMetrics(nil, "")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Metrics = m
+	}
+	if cfg.LoggerFactory == nil {
+		cfg.LoggerFactory = logging.NewDefaultLoggerFactory()
+	}
+	log := cfg.LoggerFactory.NewLogger("stund")
+	s := &Server{
+		cfg: cfg,
+		h: handler{
+			software:       []byte(cfg.Software),
+			responseOrigin: cfg.ResponseOrigin,
+			rfc3489:        cfg.RFC3489,
+		},
+		log:      log,
+		debug:    debugEnabled(log),
+		metrics:  cfg.Metrics,
+		classify: cfg.Classifier,
+		conns:    make(map[*net.TCPConn]struct{}),
+	}
+	if len(s.h.software) == 0 {
+		s.h.software = nil
+	}
+
+	return s, nil
+}
+
+// debugEnabled asks a logger that can tell whether debug messages are
+// written, so the packet path skips formatting them when they are not.
+func debugEnabled(l logging.LeveledLogger) bool {
+	if d, ok := l.(interface{ DebugEnabled() bool }); ok {
+		return d.DebugEnabled()
+	}
+
+	return true
+}
+
+// splitListen checks a listen address and returns its host and port.
+func splitListen(addr string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("listen address %q: %w (want host:port, [v6]:port or :port)", addr, ErrBadAddress)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("listen address %q: %w: port must be a number from 0 to 65535", addr, ErrBadAddress)
+	}
+
+	return host, port, nil
+}
+
+// Start binds UDP and TCP on every configured address and serves them in
+// the background. It fails, having closed what it opened, when any address
+// cannot be bound.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return ErrStarted
+	}
+	s.started = true
+	for _, addr := range s.cfg.Listen {
+		u, t, err := bindPair(ctx, addr)
+		if err != nil {
+			s.closeLocked()
+
+			return err
+		}
+		s.udp = append(s.udp, u)
+		s.tcp = append(s.tcp, t)
+		bound := u.LocalAddr().(*net.UDPAddr).AddrPort() //nolint:forcetypeassert // a UDPConn's address
+		s.addrs = append(s.addrs, bound)
+	}
+	for i := range s.udp {
+		s.log.Infof("listening udp %s", s.addrs[i])
+		s.log.Infof("listening tcp %s", s.addrs[i])
+		s.wg.Add(2)
+		go s.serveUDP(s.udp[i])
+		go s.serveTCP(s.tcp[i])
+	}
+
+	return nil
+}
+
+// bindPair binds UDP and TCP on addr, on the same port. With port 0 it
+// retries until the port UDP got is also free for TCP.
+func bindPair(ctx context.Context, addr string) (*net.UDPConn, *net.TCPListener, error) {
+	_, port, err := splitListen(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	var lc net.ListenConfig
+	const attempts = 20
+	for range attempts {
+		pc, err := lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		u := pc.(*net.UDPConn) //nolint:forcetypeassert // "udp" gives a UDPConn
+		tcpAddr := net.JoinHostPort(hostOf(addr), strconv.Itoa(u.LocalAddr().(*net.UDPAddr).Port)) //nolint:forcetypeassert // as above
+		l, err := lc.Listen(ctx, "tcp", tcpAddr)
+		if err == nil {
+			return u, l.(*net.TCPListener), nil //nolint:forcetypeassert // "tcp" gives a TCPListener
+		}
+		_ = u.Close()
+		if port != 0 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, fmt.Errorf("listen tcp %s: %w", tcpAddr, err)
+		}
+	}
+
+	return nil, nil, fmt.Errorf("listen %s: %w: no port free for both UDP and TCP after %d tries", addr, syscall.EADDRINUSE, attempts)
+}
+
+func hostOf(addr string) string {
+	host, _, _ := net.SplitHostPort(addr)
+
+	return host
+}
+
+// Addrs returns the bound address of every listener, in the order of
+// Config.Listen; UDP and TCP share each one. It is empty before Start.
+func (s *Server) Addrs() []netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	return append([]netip.AddrPort(nil), s.addrs...)
+}
+
+// Close stops the listeners, lets every TCP connection finish the response
+// it is writing, closes them and waits for all of it. It returns the
+// errors met while closing.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	err := s.closeLocked()
+	s.mu.Unlock()
+	s.wg.Wait()
+
+	return err
+}
+
+func (s *Server) closeLocked() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	for _, u := range s.udp {
+		if err := u.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close udp %s: %w", u.LocalAddr(), err))
+		}
+	}
+	for _, l := range s.tcp {
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close tcp %s: %w", l.Addr(), err))
+		}
+	}
+	// A read deadline in the past wakes every connection's reader; each one
+	// then closes its connection after any response it is writing.
+	for c := range s.conns {
+		_ = c.SetReadDeadline(time.Unix(1, 0))
+	}
+
+	return errors.Join(errs...)
+}
+
+func familyOf(a netip.Addr) family {
+	if a.Unmap().Is4() {
+		return familyIPv4
+	}
+
+	return familyIPv6
+}

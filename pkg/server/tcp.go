@@ -1,0 +1,145 @@
+package server
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"time"
+)
+
+// tcpReadBuffer is each connection's read buffer: several small messages
+// fit, and an idle connection costs little.
+const tcpReadBuffer = 512
+
+// serveTCP accepts connections on l until it is closed.
+func (s *Server) serveTCP(l *net.TCPListener) {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		c, err := l.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors or similar: back off instead of
+			// spinning, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warnf("accept tcp %s: %v; retrying in %s", l.Addr(), err, delay)
+			time.Sleep(delay)
+
+			continue
+		}
+		delay = 0
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = c.Close()
+
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		s.metrics.tcpTotal.Inc()
+		s.metrics.tcpOpen.Inc()
+		go s.serveConn(c)
+	}
+}
+
+// serveConn reads STUN messages sent back to back on c (RFC 8489 §6.2.2)
+// and answers each one on the same connection, until the peer closes it,
+// it idles too long, its framing breaks or the server closes.
+func (s *Server) serveConn(c *net.TCPConn) {
+	defer func() {
+		_ = c.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.metrics.tcpOpen.Dec()
+		s.wg.Done()
+	}()
+	peer := c.RemoteAddr().(*net.TCPAddr).AddrPort() //nolint:forcetypeassert // a TCPConn's address
+	fam := familyOf(peer.Addr())
+	class := s.classify.Classify(peer.Addr())
+	r := bufio.NewReaderSize(c, tcpReadBuffer)
+	msg := make([]byte, 0, tcpReadBuffer)
+	sc := newScratch()
+	for {
+		if err := c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout)); err != nil {
+			return
+		}
+		var res result
+		msg, res = s.readMessage(r, msg)
+		if res.reason == reasonNone && len(msg) == 0 {
+			return // closed, idle or the server is stopping
+		}
+		if res.outcome == outcomeDiscard {
+			// The framing is broken: nothing after it can be trusted.
+			s.metrics.count(transportTCP, fam, class, res, len(msg), 0)
+			if s.debug {
+				s.logRequest("tcp", peer.String(), class, res)
+			}
+
+			return
+		}
+		resp, res := s.h.handle(sc, msg, peer)
+		sent := 0
+		if resp != nil {
+			_ = c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
+			n, err := c.Write(resp)
+			sent = n
+			if err != nil {
+				s.log.Debugf("write tcp to %s: %v", peer, err)
+				s.metrics.count(transportTCP, fam, class, res, len(msg), sent)
+
+				return
+			}
+		}
+		s.metrics.count(transportTCP, fam, class, res, len(msg), sent)
+		if s.debug {
+			s.logRequest("tcp", peer.String(), class, res)
+		}
+		if res.reason == reasonBadCookie {
+			return // not STUN after all: stop reading
+		}
+	}
+}
+
+// readMessage reads one whole message into buf. It returns an empty
+// message and reasonNone when the stream ends, and a discard result when
+// the header cannot start a STUN message or announces more than the
+// maximum size.
+func (s *Server) readMessage(r *bufio.Reader, buf []byte) ([]byte, result) {
+	buf = buf[:headerSize]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return buf[:0], discard(reasonShort)
+		}
+
+		return buf[:0], result{}
+	}
+	if buf[0]&0xC0 != 0 {
+		return buf, discard(reasonNotSTUN)
+	}
+	length := int(binary.BigEndian.Uint16(buf[2:4]))
+	if length%4 != 0 {
+		return buf, discard(reasonBadLength)
+	}
+	total := headerSize + length
+	if total > s.cfg.MaxMessageSize {
+		return buf, discard(reasonTooLarge)
+	}
+	if cap(buf) < total {
+		grown := make([]byte, total, max(total, 2*cap(buf)))
+		copy(grown, buf)
+		buf = grown
+	}
+	buf = buf[:total]
+	if _, err := io.ReadFull(r, buf[headerSize:]); err != nil {
+		return buf[:0], discard(reasonShort)
+	}
+
+	return buf, result{}
+}
