@@ -42,11 +42,11 @@ func ParseLevel(name string) (logging.LogLevel, error) {
 
 // Factory creates loggers that write one line per message to one writer.
 type Factory struct {
-	level  logging.LogLevel
-	json   bool
-	mu     sync.Mutex
-	w      io.Writer
-	now    func() time.Time
+	level logging.LogLevel
+	json  bool
+	mu    sync.Mutex
+	w     io.Writer
+	now   func() time.Time
 }
 
 // New returns a Factory writing at level and above to w in format.

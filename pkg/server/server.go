@@ -214,7 +214,7 @@ func bindPair(ctx context.Context, addr string) (*net.UDPConn, *net.TCPListener,
 		if err != nil {
 			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
 		}
-		u := pc.(*net.UDPConn) //nolint:forcetypeassert // "udp" gives a UDPConn
+		u := pc.(*net.UDPConn)                                                                     //nolint:forcetypeassert // "udp" gives a UDPConn
 		tcpAddr := net.JoinHostPort(hostOf(addr), strconv.Itoa(u.LocalAddr().(*net.UDPAddr).Port)) //nolint:forcetypeassert // as above
 		l, err := lc.Listen(ctx, "tcp", tcpAddr)
 		if err == nil {
