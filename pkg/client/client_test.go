@@ -1,0 +1,198 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stund/stund/pkg/client"
+	"github.com/stund/stund/pkg/client/clienttest"
+	"github.com/stund/stund/pkg/server"
+)
+
+var (
+	v4 = netip.MustParseAddr("127.0.0.1")
+	v6 = netip.MustParseAddr("::1")
+)
+
+func TestBindingCoturn(t *testing.T) {
+	srv := clienttest.StartCoturn(t, []netip.Addr{v4, v6}, "--no-rfc5780")
+	c := client.New(client.WithTimeout(3 * time.Second))
+	for _, ip := range []netip.Addr{v4, v6} {
+		for _, network := range []string{"udp", "tcp"} {
+			t.Run(network+"/"+ip.String(), func(t *testing.T) {
+				res, err := c.Binding(context.Background(), network, srv.Addr(ip))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Mapped != res.Local {
+					t.Errorf("mapped %s, want the local address %s", res.Mapped, res.Local)
+				}
+				if res.Network != network || res.Server != srv.Addr(ip) || res.RTT <= 0 || res.Transmissions != 1 {
+					t.Errorf("unexpected response %+v", res)
+				}
+			})
+		}
+	}
+}
+
+func TestBindingResponder(t *testing.T) {
+	lb := netip.MustParseAddrPort("10.0.0.1:39807")
+	tests := []struct {
+		name      string
+		resp      *clienttest.Responder
+		network   string
+		ip        netip.Addr
+		opts      []client.Option
+		want      netip.AddrPort // zero: the local address
+		wantTx    int
+		wantErr   error
+		wantCode  int
+		wantOther netip.AddrPort
+	}{
+		{name: "udp rewritten v4", resp: &clienttest.Responder{Mapped: func(netip.AddrPort) netip.AddrPort { return lb }}, network: "udp", ip: v4, want: lb, wantTx: 1},
+		{name: "tcp rewritten v6", resp: &clienttest.Responder{Mapped: func(netip.AddrPort) netip.AddrPort { return lb }}, network: "tcp", ip: v6, want: lb, wantTx: 1},
+		{
+			name: "udp retransmits after drops", resp: &clienttest.Responder{Drop: 2}, network: "udp", ip: v4,
+			opts: []client.Option{client.WithRTO(20 * time.Millisecond)}, wantTx: 3,
+		},
+		{name: "udp discards garbage", resp: &clienttest.Responder{Garbage: true}, network: "udp", ip: v4, wantTx: 1},
+		{name: "tcp skips foreign transaction then rejects bad fingerprint", resp: &clienttest.Responder{Garbage: true}, network: "tcp", ip: v4, wantErr: client.ErrFingerprint},
+		{name: "udp mapped-address", resp: &clienttest.Responder{UseMappedAddress: true}, network: "udp", ip: v6, wantTx: 1},
+		{name: "udp error response", resp: &clienttest.Responder{ErrorCode: 420}, network: "udp", ip: v4, wantCode: 420},
+		{name: "tcp error response", resp: &clienttest.Responder{ErrorCode: 400}, network: "tcp", ip: v6, wantCode: 400},
+		{
+			name: "other address", network: "udp", ip: v4, wantTx: 1,
+			resp:      &clienttest.Responder{OtherAddress: netip.MustParseAddrPort("127.0.0.2:3479")},
+			wantOther: netip.MustParseAddrPort("127.0.0.2:3479"),
+		},
+		{
+			name: "udp gives up after rc transmissions", resp: &clienttest.Responder{Drop: 100}, network: "udp", ip: v4,
+			opts:    []client.Option{client.WithRTO(5 * time.Millisecond), client.WithMaxTransmissions(3)},
+			wantErr: client.ErrNoResponse,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := tc.resp.Start(t, tc.ip)
+			c := client.New(append([]client.Option{client.WithTimeout(3 * time.Second)}, tc.opts...)...)
+			res, err := c.Binding(context.Background(), tc.network, addr)
+			if tc.wantCode != 0 {
+				var er *client.ErrorResponse
+				if !errors.As(err, &er) || er.Code != tc.wantCode {
+					t.Fatalf("err = %v, want error response %d", err, tc.wantCode)
+				}
+
+				return
+			}
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tc.want
+			if !want.IsValid() {
+				want = res.Local
+			}
+			if res.Mapped != want {
+				t.Errorf("mapped %s, want %s", res.Mapped, want)
+			}
+			if res.Transmissions != tc.wantTx {
+				t.Errorf("transmissions %d, want %d", res.Transmissions, tc.wantTx)
+			}
+			if res.OtherAddress != tc.wantOther {
+				t.Errorf("other address %s, want %s", res.OtherAddress, tc.wantOther)
+			}
+			if res.Software != "clienttest" {
+				t.Errorf("software %q", res.Software)
+			}
+		})
+	}
+}
+
+func TestBindingTimeout(t *testing.T) {
+	for _, network := range []string{"udp", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			addr := clienttest.Silent(t, v4)
+			c := client.New(client.WithTimeout(300*time.Millisecond), client.WithRTO(50*time.Millisecond))
+			start := time.Now()
+			_, err := c.Binding(context.Background(), network, addr)
+			if !errors.Is(err, client.ErrNoResponse) {
+				t.Fatalf("err = %v, want ErrNoResponse", err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %s, the timeout is 300ms", d)
+			}
+		})
+	}
+}
+
+func TestBindingContextCancel(t *testing.T) {
+	addr := clienttest.Silent(t, v4)
+	c := client.New(client.WithTimeout(time.Minute))
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	_, err := c.Binding(ctx, "udp", addr)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestBindingRefused(t *testing.T) {
+	port := clienttest.FreePort(t, []netip.Addr{v4})
+	addr := netip.AddrPortFrom(v4, port)
+	c := client.New(client.WithTimeout(2 * time.Second))
+	for _, network := range []string{"udp", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			_, err := c.Binding(context.Background(), network, addr)
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Fatalf("err = %v, want connection refused", err)
+			}
+		})
+	}
+}
+
+func TestBindingBadNetwork(t *testing.T) {
+	_, err := client.New().Binding(context.Background(), "sctp", netip.MustParseAddrPort("127.0.0.1:1"))
+	if !errors.Is(err, client.ErrNetwork) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestBindingStund runs the client against this project's server, both
+// transports and families.
+func TestBindingStund(t *testing.T) {
+	srv, err := server.New(server.Config{Listen: []string{"127.0.0.1:0", "[::1]:0"}, Software: "stund-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	c := client.New(client.WithTimeout(3 * time.Second))
+	for _, addr := range srv.Addrs() {
+		for _, network := range []string{"udp", "tcp"} {
+			t.Run(network+"/"+addr.String(), func(t *testing.T) {
+				res, err := c.Binding(context.Background(), network, addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Mapped != res.Local {
+					t.Errorf("mapped %s, want the local address %s", res.Mapped, res.Local)
+				}
+				if res.Software != "stund-test" {
+					t.Errorf("software %q", res.Software)
+				}
+			})
+		}
+	}
+}
