@@ -213,6 +213,7 @@ func (c *Client) udpTransaction(ctx context.Context, conn *net.UDPConn, server n
 	buf := make([]byte, 1500)
 	rto := c.rto
 	for n := 1; n <= c.rc; n++ {
+		sent := time.Now()
 		if connected {
 			_, err = conn.Write(req.Raw)
 		} else {
@@ -221,7 +222,6 @@ func (c *Client) udpTransaction(ctx context.Context, conn *net.UDPConn, server n
 		if err != nil {
 			return nil, fmt.Errorf("send: %w", err)
 		}
-		sent := time.Now()
 		res.Transmissions = n
 		wait := rto
 		if n == c.rc {

@@ -166,6 +166,9 @@ type Responder struct {
 	// Mapped decides the address the responder claims to have seen; nil
 	// reports the real source.
 	Mapped func(src netip.AddrPort) netip.AddrPort
+	// MappedTCP, when set, replaces Mapped for TCP (a path that rewrites
+	// one transport only).
+	MappedTCP func(src netip.AddrPort) netip.AddrPort
 	// ResponseOrigin and OtherAddress, when valid, are added to answers.
 	ResponseOrigin, OtherAddress netip.AddrPort
 	// Drop makes the responder ignore the first Drop UDP requests.
@@ -224,7 +227,7 @@ func (r *Responder) serveUDP() {
 		if int(seen) <= r.Drop {
 			continue
 		}
-		for _, out := range r.answers(buf[:n], src) {
+		for _, out := range r.answers(buf[:n], src, r.Mapped) {
 			_, _ = r.udp.WriteToUDPAddrPort(out, src)
 		}
 	}
@@ -251,7 +254,11 @@ func (r *Responder) serveTCP() {
 				}
 				r.requests.Add(1)
 				var out bytes.Buffer
-				for _, a := range r.answers(m.Raw, src) {
+				mapped := r.Mapped
+				if r.MappedTCP != nil {
+					mapped = r.MappedTCP
+				}
+				for _, a := range r.answers(m.Raw, src, mapped) {
 					out.Write(a)
 				}
 				if _, err := c.Write(out.Bytes()); err != nil {
@@ -262,14 +269,14 @@ func (r *Responder) serveTCP() {
 	}
 }
 
-func (r *Responder) answers(raw []byte, src netip.AddrPort) [][]byte {
+func (r *Responder) answers(raw []byte, src netip.AddrPort, mapFn func(netip.AddrPort) netip.AddrPort) [][]byte {
 	req := stun.New()
 	if err := stun.Decode(raw, req); err != nil || req.Type != stun.BindingRequest {
 		return nil
 	}
 	mapped := src
-	if r.Mapped != nil {
-		mapped = r.Mapped(src)
+	if mapFn != nil {
+		mapped = mapFn(src)
 	}
 	var out [][]byte
 	if r.Garbage {

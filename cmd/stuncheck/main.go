@@ -1,0 +1,198 @@
+// Command stuncheck tells whether the path to a STUN server preserves the
+// client's source IP address. See pkg/check for the logic.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pion/logging"
+
+	"github.com/stund/stund/pkg/check"
+)
+
+const (
+	exitUsage = 2
+	exitError = 3
+)
+
+const usageText = `Usage: stuncheck [flags] TARGET...
+
+Tells whether the path to a STUN server (a load balancer in front of it,
+usually) preserves your source IP. It sends STUN Binding requests over UDP
+and TCP and compares the address the server saw with your public IP.
+
+TARGET is host, host:port, [ipv6]:port or a stun: URI (stun:host[:port]).
+The port defaults to 3478. A host name is resolved and its first IPv4 and
+first IPv6 address are both probed. stuns: (TLS) is not supported.
+
+Flags:
+  --expect-ip IP         your public IP, one per family (repeatable); when
+                         given, no reference server is asked for that family
+  --reference ADDR       a STUN server outside the load balancer (repeatable),
+                         asked over UDP for your public IP; the IP a strict
+                         majority of the answering references report wins
+                         (default: %s)
+  --transport LIST       udp, tcp or udp,tcp (default udp,tcp)
+  --timeout DURATION     per probe, total; UDP retransmits within it (RTO
+                         500ms, doubling) (default 5s)
+  -o, --output FORMAT    text or json (default text)
+  --nat-behavior         also run the RFC 5780 NAT mapping and filtering
+                         tests over UDP when the server sends OTHER-ADDRESS
+  -v, --verbose          log discarded packets and retransmissions to stderr
+  -h, --help             show this help
+
+Colour is used only when stdout is a terminal and NO_COLOR is not set.
+
+Exit codes:
+  0  every probe preserved your source IP
+  1  at least one probe saw a rewritten source
+  2  usage or configuration error (bad flag, bad target, name not found)
+  3  inconclusive: no answer, or no known public IP to compare with
+
+Examples:
+  stuncheck --expect-ip 203.0.113.10 198.51.100.7
+  stuncheck --reference stun.l.google.com:19302 --reference stun.cloudflare.com:3478 stun:stun.example.com
+  stuncheck -o json --transport udp --timeout 2s --expect-ip 203.0.113.10 [2001:db8::7]:3478
+`
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, isTerminal(os.Stdout) && os.Getenv("NO_COLOR") == "")
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole command; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, color bool) int {
+	fs := flag.NewFlagSet("stuncheck", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var expect, refs multi
+	fs.Var(&expect, "expect-ip", "")
+	fs.Var(&refs, "reference", "")
+	transport := fs.String("transport", "udp,tcp", "")
+	timeout := fs.Duration("timeout", check.DefaultTimeout, "")
+	var output string
+	fs.StringVar(&output, "o", "text", "")
+	fs.StringVar(&output, "output", "text", "")
+	nat := fs.Bool("nat-behavior", false, "")
+	var verbose bool
+	fs.BoolVar(&verbose, "v", false, "")
+	fs.BoolVar(&verbose, "verbose", false, "")
+
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "stuncheck: "+format+" (see stuncheck --help)\n", a...)
+
+		return exitUsage
+	}
+	// Flags may come before, between or after targets.
+	var targets []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(stdout, usageText, strings.Join(check.DefaultReferences, ", "))
+
+				return 0
+			}
+
+			return usageErr("%v", err)
+		}
+		rest = fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		targets = append(targets, rest[0])
+		rest = rest[1:]
+	}
+	if len(targets) == 0 {
+		return usageErr("no TARGET given")
+	}
+	if output != "text" && output != "json" {
+		return usageErr("-o %q: want text or json", output)
+	}
+	if *timeout <= 0 {
+		return usageErr("--timeout %s: must be positive", *timeout)
+	}
+
+	cfg := check.Config{Timeout: *timeout, NATBehavior: *nat}
+	for _, t := range targets {
+		pt, err := check.ParseTarget(t)
+		if err != nil {
+			return usageErr("%s", strings.TrimPrefix(err.Error(), "usage: "))
+		}
+		cfg.Targets = append(cfg.Targets, pt)
+	}
+	for _, s := range expect {
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return usageErr("--expect-ip %q is not an IP address", s)
+		}
+		cfg.ExpectIPs = append(cfg.ExpectIPs, ip)
+	}
+	if len(refs) > 0 {
+		cfg.References = refs
+	}
+	trs, err := check.ParseTransports(*transport)
+	if err != nil {
+		return usageErr("--%s", strings.TrimPrefix(err.Error(), "usage: "))
+	}
+	cfg.Transports = trs
+	lf := logging.NewDefaultLoggerFactory()
+	lf.Writer = stderr
+	lf.DefaultLogLevel = logging.LogLevelWarn
+	if verbose {
+		lf.DefaultLogLevel = logging.LogLevelDebug
+	}
+	cfg.LoggerFactory = lf
+
+	checker, err := check.New(cfg)
+	if err != nil {
+		return usageErr("%s", strings.TrimPrefix(err.Error(), "usage: "))
+	}
+	// Everything runs concurrently; bound the whole run generously.
+	ctx, cancel := context.WithTimeout(ctx, 4**timeout+10*time.Second)
+	defer cancel()
+	rep, err := checker.Run(ctx)
+	if err != nil {
+		if errors.Is(err, check.ErrUsage) {
+			fmt.Fprintf(stderr, "stuncheck: %s\n", strings.TrimPrefix(err.Error(), "usage: "))
+
+			return exitUsage
+		}
+		fmt.Fprintf(stderr, "stuncheck: %v\n", err)
+
+		return exitError
+	}
+	if output == "json" {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteText(stdout, check.TextOptions{Color: color})
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "stuncheck: write output: %v\n", err)
+
+		return exitError
+	}
+
+	return rep.Verdict.ExitCode()
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,396 @@
+package check_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stund/stund/pkg/check"
+	"github.com/stund/stund/pkg/client"
+	"github.com/stund/stund/pkg/client/clienttest"
+	"github.com/stund/stund/pkg/server"
+)
+
+var (
+	v4 = netip.MustParseAddr("127.0.0.1")
+	v6 = netip.MustParseAddr("::1")
+	ap = netip.MustParseAddrPort
+	ip = netip.MustParseAddr
+)
+
+func startStund(t *testing.T) []netip.AddrPort {
+	t.Helper()
+	srv, err := server.New(server.Config{Listen: []string{"127.0.0.1:0", "[::1]:0"}, Software: "stund"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+
+	return srv.Addrs()
+}
+
+func targets(t *testing.T, addrs ...netip.AddrPort) []check.Target {
+	t.Helper()
+	var out []check.Target
+	for _, a := range addrs {
+		tg, err := check.ParseTarget(a.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, tg)
+	}
+
+	return out
+}
+
+func fixed(a netip.AddrPort) func(netip.AddrPort) netip.AddrPort {
+	return func(netip.AddrPort) netip.AddrPort { return a }
+}
+
+func run(t *testing.T, cfg check.Config) *check.Report {
+	t.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.References == nil {
+		cfg.References = []string{} // never the public defaults in tests
+	}
+	c, err := check.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return rep
+}
+
+type wantProbe struct {
+	transport check.Transport
+	family    check.Family
+	verdict   check.Verdict
+	reason    check.Reason
+	mapped    netip.Addr // checked when valid
+}
+
+func checkProbes(t *testing.T, rep *check.Report, want []wantProbe) {
+	t.Helper()
+	if len(rep.Probes) != len(want) {
+		t.Fatalf("%d probes, want %d: %+v", len(rep.Probes), len(want), rep.Probes)
+	}
+	for i, w := range want {
+		p := rep.Probes[i]
+		if p.Transport != w.transport || p.Family != w.family || p.Verdict != w.verdict || p.Reason != w.reason {
+			t.Errorf("probe %d: %s %s %s/%s, want %s %s %s/%s (%s)", i, p.Transport, p.Family, p.Verdict, p.Reason,
+				w.transport, w.family, w.verdict, w.reason, p.Detail)
+		}
+		if w.mapped.IsValid() && p.Mapped.Addr() != w.mapped {
+			t.Errorf("probe %d: mapped %s, want %s", i, p.Mapped, w.mapped)
+		}
+		if p.Mapped.IsValid() && p.RTT <= 0 {
+			t.Errorf("probe %d: answered without an RTT", i)
+		}
+	}
+}
+
+// TestRealServers runs the check against coturn and stund on loopback,
+// UDP and TCP, IPv4 and IPv6, with the "public" IP given so that the same
+// server is preserved or rewritten.
+func TestRealServers(t *testing.T) {
+	servers := map[string]func(t *testing.T) []netip.AddrPort{
+		"stund": startStund,
+		"coturn": func(t *testing.T) []netip.AddrPort {
+			c := clienttest.StartCoturn(t, []netip.Addr{v4, v6}, "--no-rfc5780")
+
+			return []netip.AddrPort{c.Addr(v4), c.Addr(v6)}
+		},
+	}
+	for name, start := range servers {
+		t.Run(name, func(t *testing.T) {
+			addrs := start(t)
+			tgs := targets(t, addrs...)
+			t.Run("preserved", func(t *testing.T) {
+				rep := run(t, check.Config{Targets: tgs, ExpectIPs: []netip.Addr{v4, v6}})
+				if rep.Verdict != check.Preserved {
+					t.Errorf("verdict %s", rep.Verdict)
+				}
+				checkProbes(t, rep, []wantProbe{
+					{check.UDP, check.IPv4, check.Preserved, check.ReasonSameAddress, v4},
+					{check.TCP, check.IPv4, check.Preserved, check.ReasonSameAddress, v4},
+					{check.UDP, check.IPv6, check.Preserved, check.ReasonSameAddress, v6},
+					{check.TCP, check.IPv6, check.Preserved, check.ReasonSameAddress, v6},
+				})
+			})
+			t.Run("rewritten", func(t *testing.T) {
+				rep := run(t, check.Config{Targets: tgs, ExpectIPs: []netip.Addr{ip("203.0.113.10"), ip("2001:db8::10")}})
+				if rep.Verdict != check.Rewritten || rep.Verdict.ExitCode() != 1 {
+					t.Errorf("verdict %s", rep.Verdict)
+				}
+				checkProbes(t, rep, []wantProbe{
+					{check.UDP, check.IPv4, check.Rewritten, check.ReasonLoopback, v4},
+					{check.TCP, check.IPv4, check.Rewritten, check.ReasonLoopback, v4},
+					{check.UDP, check.IPv6, check.Rewritten, check.ReasonLoopback, v6},
+					{check.TCP, check.IPv6, check.Rewritten, check.ReasonLoopback, v6},
+				})
+			})
+			t.Run("reference", func(t *testing.T) {
+				refs := []string{addrs[0].String(), "stun:" + addrs[1].String()}
+				rep := run(t, check.Config{Targets: tgs, References: refs, Transports: []check.Transport{check.UDP}})
+				if rep.Verdict != check.Preserved {
+					t.Fatalf("verdict %s: %+v", rep.Verdict, rep.PublicIPs)
+				}
+				for _, p := range rep.PublicIPs {
+					if p.Source != check.SourceReference || !p.IP.IsLoopback() {
+						t.Errorf("public IP %+v", p)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestScriptedPaths makes a responder claim what a load balancer would
+// have shown it, over both transports.
+func TestScriptedPaths(t *testing.T) {
+	public := ip("203.0.113.10")
+	tests := []struct {
+		name    string
+		resp    *clienttest.Responder
+		verdict check.Verdict
+		want    []wantProbe
+	}{
+		{
+			name: "preserved", resp: &clienttest.Responder{Mapped: fixed(ap("203.0.113.10:40000"))}, verdict: check.Preserved,
+			want: []wantProbe{{check.UDP, check.IPv4, check.Preserved, check.ReasonPortChanged, public}, {check.TCP, check.IPv4, check.Preserved, check.ReasonPortChanged, public}},
+		},
+		{
+			name: "kube-proxy masquerade", resp: &clienttest.Responder{Mapped: fixed(ap("10.0.0.1:39807"))}, verdict: check.Rewritten,
+			want: []wantProbe{{check.UDP, check.IPv4, check.Rewritten, check.ReasonPrivate, ip("10.0.0.1")}, {check.TCP, check.IPv4, check.Rewritten, check.ReasonPrivate, ip("10.0.0.1")}},
+		},
+		{
+			name: "cgnat", resp: &clienttest.Responder{Mapped: fixed(ap("100.64.0.9:1"))}, verdict: check.Rewritten,
+			want: []wantProbe{{check.UDP, check.IPv4, check.Rewritten, check.ReasonCGNAT, ip("100.64.0.9")}, {check.TCP, check.IPv4, check.Rewritten, check.ReasonCGNAT, ip("100.64.0.9")}},
+		},
+		{
+			name: "other public", resp: &clienttest.Responder{Mapped: fixed(ap("192.0.2.50:1"))}, verdict: check.Rewritten,
+			want: []wantProbe{{check.UDP, check.IPv4, check.Rewritten, check.ReasonOtherPublic, ip("192.0.2.50")}, {check.TCP, check.IPv4, check.Rewritten, check.ReasonOtherPublic, ip("192.0.2.50")}},
+		},
+		{
+			name: "udp rewritten, tcp preserved", verdict: check.Rewritten,
+			resp: &clienttest.Responder{Mapped: fixed(ap("10.0.0.1:39807")), MappedTCP: fixed(ap("203.0.113.10:40000"))},
+			want: []wantProbe{{check.UDP, check.IPv4, check.Rewritten, check.ReasonPrivate, ip("10.0.0.1")}, {check.TCP, check.IPv4, check.Preserved, check.ReasonPortChanged, public}},
+		},
+		{
+			name: "error response", resp: &clienttest.Responder{ErrorCode: 400}, verdict: check.Inconclusive,
+			want: []wantProbe{{check.UDP, check.IPv4, check.Inconclusive, check.ReasonErrorResponse, netip.Addr{}}, {check.TCP, check.IPv4, check.Inconclusive, check.ReasonErrorResponse, netip.Addr{}}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := tc.resp.Start(t, v4)
+			rep := run(t, check.Config{Targets: targets(t, addr), ExpectIPs: []netip.Addr{public}})
+			if rep.Verdict != tc.verdict {
+				t.Errorf("verdict %s, want %s", rep.Verdict, tc.verdict)
+			}
+			checkProbes(t, rep, tc.want)
+		})
+	}
+}
+
+func TestSplitTransportHint(t *testing.T) {
+	r := &clienttest.Responder{Mapped: fixed(ap("10.0.0.1:39807")), MappedTCP: fixed(ap("203.0.113.10:40000"))}
+	addr := r.Start(t, v4)
+	rep := run(t, check.Config{Targets: targets(t, addr), ExpectIPs: []netip.Addr{ip("203.0.113.10")}})
+	if !contains(rep.Probes[0].Hint, "Cilium") {
+		t.Errorf("UDP hint does not mention the UDP-only SNAT pattern: %q", rep.Probes[0].Hint)
+	}
+}
+
+func contains(s, sub string) bool {
+	return len(sub) == 0 || len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))
+}
+
+func TestNoAnswer(t *testing.T) {
+	silent := clienttest.Silent(t, v4)
+	closed := netip.AddrPortFrom(v4, clienttest.FreePort(t, []netip.Addr{v4}))
+	tests := []struct {
+		name   string
+		addr   netip.AddrPort
+		reason check.Reason
+	}{
+		{"silent", silent, check.ReasonNoResponse},
+		{"closed", closed, check.ReasonRefused},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := run(t, check.Config{
+				Targets: targets(t, tc.addr), ExpectIPs: []netip.Addr{v4}, Timeout: 300 * time.Millisecond,
+				ClientOptions: []client.Option{client.WithRTO(50 * time.Millisecond)},
+			})
+			if rep.Verdict != check.Inconclusive || rep.Verdict.ExitCode() != 3 {
+				t.Errorf("verdict %s", rep.Verdict)
+			}
+			checkProbes(t, rep, []wantProbe{
+				{check.UDP, check.IPv4, check.Inconclusive, tc.reason, netip.Addr{}},
+				{check.TCP, check.IPv4, check.Inconclusive, tc.reason, netip.Addr{}},
+			})
+		})
+	}
+}
+
+// TestPublicIPDiscovery checks the majority rule over reference servers.
+func TestPublicIPDiscovery(t *testing.T) {
+	ref := func(t *testing.T, mapped string) string {
+		r := &clienttest.Responder{Mapped: fixed(ap(mapped))}
+
+		return r.Start(t, v4).String()
+	}
+	tests := []struct {
+		name    string
+		refs    func(t *testing.T) []string
+		wantIP  netip.Addr
+		verdict check.Verdict
+	}{
+		{
+			name: "majority", verdict: check.Preserved, wantIP: ip("203.0.113.10"),
+			refs: func(t *testing.T) []string {
+				return []string{ref(t, "203.0.113.10:1"), ref(t, "203.0.113.10:2"), ref(t, "192.0.2.9:3")}
+			},
+		},
+		{
+			name: "majority of the answering", verdict: check.Preserved, wantIP: ip("203.0.113.10"),
+			refs: func(t *testing.T) []string {
+				return []string{ref(t, "203.0.113.10:1"), clienttest.Silent(t, v4).String()}
+			},
+		},
+		{
+			name: "disagreement", verdict: check.Inconclusive,
+			refs: func(t *testing.T) []string {
+				return []string{ref(t, "203.0.113.10:1"), ref(t, "192.0.2.9:3")}
+			},
+		},
+		{
+			name: "no answer", verdict: check.Inconclusive,
+			refs: func(t *testing.T) []string { return []string{clienttest.Silent(t, v4).String()} },
+		},
+		{name: "no references", verdict: check.Inconclusive, refs: func(t *testing.T) []string { return []string{} }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			target := &clienttest.Responder{Mapped: fixed(ap("203.0.113.10:5000"))}
+			addr := target.Start(t, v4)
+			rep := run(t, check.Config{
+				Targets: targets(t, addr), References: tc.refs(t), Timeout: 500 * time.Millisecond,
+				ClientOptions: []client.Option{client.WithRTO(50 * time.Millisecond)},
+			})
+			if rep.Verdict != tc.verdict {
+				t.Errorf("verdict %s, want %s", rep.Verdict, tc.verdict)
+			}
+			if len(rep.PublicIPs) != 1 || rep.PublicIPs[0].IP != tc.wantIP {
+				t.Fatalf("public IPs %+v, want %s", rep.PublicIPs, tc.wantIP)
+			}
+			if tc.verdict == check.Inconclusive && rep.Probes[0].Reason != check.ReasonNoPublicIP {
+				t.Errorf("reason %s", rep.Probes[0].Reason)
+			}
+		})
+	}
+}
+
+func TestNATBehavior(t *testing.T) {
+	b := ip("127.0.0.2")
+	tests := []struct {
+		name      string
+		srv       *clienttest.RFC5780
+		mapping   check.Behavior
+		filtering check.Behavior
+	}{
+		{"open", &clienttest.RFC5780{}, check.EndpointIndependent, check.EndpointIndependent},
+		{"address filtering", &clienttest.RFC5780{DropChangedIP: true}, check.EndpointIndependent, check.AddressDependent},
+		{"port filtering", &clienttest.RFC5780{DropChangedPort: true}, check.EndpointIndependent, check.AddressAndPortDependent},
+		{"symmetric mapping", &clienttest.RFC5780{PortPerDestination: true}, check.AddressAndPortDependent, check.EndpointIndependent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := tc.srv.Start(t, v4, b)
+			rep := run(t, check.Config{
+				Targets: targets(t, addr), ExpectIPs: []netip.Addr{v4}, Transports: []check.Transport{check.UDP},
+				NATBehavior: true, Timeout: 300 * time.Millisecond,
+				ClientOptions: []client.Option{client.WithRTO(50 * time.Millisecond)},
+			})
+			p := rep.Probes[0]
+			if p.NAT == nil || p.NAT.Mapping != tc.mapping || p.NAT.Filtering != tc.filtering {
+				t.Fatalf("NAT %+v, want mapping %s filtering %s", p.NAT, tc.mapping, tc.filtering)
+			}
+			if !p.OtherAddress.IsValid() || !p.ResponseOrigin.IsValid() {
+				t.Errorf("RFC 5780 attributes missing: %+v", p)
+			}
+		})
+	}
+	t.Run("no other-address", func(t *testing.T) {
+		addrs := startStund(t)
+		rep := run(t, check.Config{Targets: targets(t, addrs[0]), ExpectIPs: []netip.Addr{v4}, Transports: []check.Transport{check.UDP}, NATBehavior: true})
+		if n := rep.Probes[0].NAT; n == nil || n.Mapping != check.BehaviorUnknown || n.Detail == "" {
+			t.Fatalf("NAT %+v", n)
+		}
+	})
+}
+
+func TestConfigErrors(t *testing.T) {
+	tg := targets(t, ap("127.0.0.1:3478"))
+	tests := []struct {
+		name string
+		cfg  check.Config
+	}{
+		{"no targets", check.Config{}},
+		{"two ipv4 expect", check.Config{Targets: tg, ExpectIPs: []netip.Addr{ip("192.0.2.1"), ip("192.0.2.2")}}},
+		{"unspecified expect", check.Config{Targets: tg, ExpectIPs: []netip.Addr{ip("0.0.0.0")}}},
+		{"bad transport", check.Config{Targets: tg, Transports: []check.Transport{"sctp"}}},
+		{"bad reference", check.Config{Targets: tg, References: []string{"stuns:x"}}},
+		{"negative timeout", check.Config{Targets: tg, Timeout: -time.Second}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := check.New(tc.cfg); !errors.Is(err, check.ErrUsage) {
+				t.Fatalf("err = %v, want ErrUsage", err)
+			}
+		})
+	}
+}
+
+func TestResolveFailure(t *testing.T) {
+	tg, err := check.ParseTarget("does-not-exist.invalid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := check.New(check.Config{Targets: []check.Target{tg}, ExpectIPs: []netip.Addr{v4}, References: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Run(context.Background())
+	if !errors.Is(err, check.ErrResolve) || !errors.Is(err, check.ErrUsage) {
+		t.Fatalf("err = %v, want ErrResolve", err)
+	}
+}
+
+func TestResolveName(t *testing.T) {
+	addrs := startStund(t)
+	tg, err := check.ParseTarget("localhost:" + itoa(addrs[0].Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := run(t, check.Config{Targets: []check.Target{tg}, ExpectIPs: []netip.Addr{v4}, Transports: []check.Transport{check.UDP}})
+	if len(rep.Probes) == 0 || rep.Probes[0].Address != addrs[0] || rep.Probes[0].Verdict != check.Preserved {
+		t.Fatalf("probes %+v", rep.Probes)
+	}
+}
+
+func itoa(p uint16) string {
+	return netip.AddrPortFrom(v4, p).String()[len("127.0.0.1:"):]
+}

@@ -1,0 +1,107 @@
+package check
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		ip   string
+		want Class
+	}{
+		{"203.0.113.10", ClassPublic},
+		{"8.8.8.8", ClassPublic},
+		{"2001:db8::1", ClassPublic},
+		{"10.0.0.1", ClassPrivate},
+		{"172.16.5.4", ClassPrivate},
+		{"172.32.0.1", ClassPublic},
+		{"192.168.1.1", ClassPrivate},
+		{"fd00::1", ClassPrivate},
+		{"100.64.0.1", ClassCGNAT},
+		{"100.127.255.254", ClassCGNAT},
+		{"100.128.0.1", ClassPublic},
+		{"169.254.10.1", ClassLinkLocal},
+		{"fe80::1", ClassLinkLocal},
+		{"127.0.0.1", ClassLoopback},
+		{"127.9.9.9", ClassLoopback},
+		{"::1", ClassLoopback},
+		{"::ffff:10.1.2.3", ClassPrivate},
+		{"0.0.0.0", ClassSpecial},
+		{"224.0.0.1", ClassSpecial},
+		{"::", ClassSpecial},
+	}
+	for _, tc := range tests {
+		t.Run(tc.ip, func(t *testing.T) {
+			if got := Classify(netip.MustParseAddr(tc.ip)); got != tc.want {
+				t.Errorf("Classify(%s) = %s, want %s", tc.ip, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestJudge(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	ip := netip.MustParseAddr
+	target := ap("198.51.100.7:3478")
+	public := ip("203.0.113.10")
+	tests := []struct {
+		name        string
+		obs         Observation
+		wantVerdict Verdict
+		wantReason  Reason
+		wantHint    bool
+	}{
+		{name: "same address", obs: Observation{Mapped: ap("203.0.113.10:40000"), Local: ap("192.168.1.5:40000"), Target: target, Public: public}, wantVerdict: Preserved, wantReason: ReasonSameAddress},
+		{name: "port changed", obs: Observation{Mapped: ap("203.0.113.10:61000"), Local: ap("192.168.1.5:40000"), Target: target, Public: public}, wantVerdict: Preserved, wantReason: ReasonPortChanged},
+		{name: "private node address", obs: Observation{Mapped: ap("10.0.0.1:39807"), Target: target, Public: public}, wantVerdict: Rewritten, wantReason: ReasonPrivate, wantHint: true},
+		{name: "ula", obs: Observation{Mapped: ap("[fd00::5]:1"), Target: ap("[2001:db8::7]:3478"), Public: ip("2001:db8::10")}, wantVerdict: Rewritten, wantReason: ReasonPrivate, wantHint: true},
+		{name: "cgnat", obs: Observation{Mapped: ap("100.64.3.4:1"), Target: target, Public: public}, wantVerdict: Rewritten, wantReason: ReasonCGNAT, wantHint: true},
+		{name: "link-local", obs: Observation{Mapped: ap("169.254.1.1:1"), Target: target, Public: public}, wantVerdict: Rewritten, wantReason: ReasonLinkLocal, wantHint: true},
+		{name: "loopback", obs: Observation{Mapped: ap("127.0.0.1:1"), Target: ap("127.0.0.1:3478"), Public: public}, wantVerdict: Rewritten, wantReason: ReasonLoopback, wantHint: true},
+		{name: "target address", obs: Observation{Mapped: ap("198.51.100.7:5000"), Target: target, Public: public}, wantVerdict: Rewritten, wantReason: ReasonTarget, wantHint: true},
+		{name: "private target address", obs: Observation{Mapped: ap("10.96.0.20:5000"), Target: ap("10.96.0.20:3478"), Public: ip("10.1.1.1")}, wantVerdict: Rewritten, wantReason: ReasonTarget, wantHint: true},
+		{name: "other public", obs: Observation{Mapped: ap("192.0.2.44:1"), Target: target, Public: public}, wantVerdict: Rewritten, wantReason: ReasonOtherPublic, wantHint: true},
+		{name: "special", obs: Observation{Mapped: ap("0.0.0.0:1"), Target: target, Public: public}, wantVerdict: Rewritten, wantReason: ReasonSpecial, wantHint: true},
+		{name: "no public ip", obs: Observation{Mapped: ap("10.0.0.1:1"), Target: target}, wantVerdict: Inconclusive, wantReason: ReasonNoPublicIP, wantHint: true},
+		{name: "private client is preserved", obs: Observation{Mapped: ap("10.1.1.1:1"), Local: ap("10.1.1.1:2"), Target: ap("10.96.0.20:3478"), Public: ip("10.1.1.1")}, wantVerdict: Preserved, wantReason: ReasonPortChanged},
+		{name: "loopback expect-ip", obs: Observation{Mapped: ap("127.0.0.1:5"), Local: ap("127.0.0.1:5"), Target: ap("127.0.0.1:3478"), Public: ip("127.0.0.1")}, wantVerdict: Preserved, wantReason: ReasonSameAddress},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			j := Judge(tc.obs)
+			if j.Verdict != tc.wantVerdict || j.Reason != tc.wantReason {
+				t.Fatalf("got %s/%s, want %s/%s (%s)", j.Verdict, j.Reason, tc.wantVerdict, tc.wantReason, j.Detail)
+			}
+			if j.Detail == "" {
+				t.Error("empty detail")
+			}
+			if (j.Hint != "") != tc.wantHint {
+				t.Errorf("hint %q, want a hint: %v", j.Hint, tc.wantHint)
+			}
+		})
+	}
+}
+
+func TestWorst(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []Verdict
+		want Verdict
+		exit int
+	}{
+		{"none", nil, Inconclusive, 3},
+		{"all preserved", []Verdict{Preserved, Preserved}, Preserved, 0},
+		{"one rewritten", []Verdict{Preserved, Rewritten, Inconclusive}, Rewritten, 1},
+		{"one inconclusive", []Verdict{Preserved, Inconclusive}, Inconclusive, 3},
+		{"rewritten beats inconclusive", []Verdict{Inconclusive, Rewritten}, Rewritten, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Worst(tc.in...)
+			if got != tc.want || got.ExitCode() != tc.exit {
+				t.Errorf("Worst(%v) = %s (exit %d), want %s (exit %d)", tc.in, got, got.ExitCode(), tc.want, tc.exit)
+			}
+		})
+	}
+}

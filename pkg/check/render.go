@@ -1,0 +1,227 @@
+package check
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"strings"
+)
+
+// The JSON form is stuncheck's stable interface: field names and reason
+// words never change meaning; new fields may appear.
+
+type reportJSON struct {
+	Verdict   Verdict        `json:"verdict"`
+	PublicIPs []publicIPJSON `json:"public_ips"`
+	Probes    []probeJSON    `json:"probes"`
+}
+
+type publicIPJSON struct {
+	Family     Family          `json:"family"`
+	IP         *string         `json:"ip"`
+	Source     Source          `json:"source"`
+	Detail     string          `json:"detail,omitempty"`
+	References []referenceJSON `json:"references,omitempty"`
+}
+
+type referenceJSON struct {
+	Server  string  `json:"server"`
+	Address *string `json:"address"`
+	Mapped  *string `json:"mapped"`
+	Error   string  `json:"error,omitempty"`
+}
+
+type probeJSON struct {
+	Target         string   `json:"target"`
+	Address        string   `json:"address"`
+	Transport      string   `json:"transport"`
+	Family         string   `json:"family"`
+	Local          *string  `json:"local"`
+	Mapped         *string  `json:"mapped"`
+	PublicIP       *string  `json:"public_ip"`
+	Verdict        string   `json:"verdict"`
+	Reason         string   `json:"reason"`
+	Detail         string   `json:"detail"`
+	Hint           string   `json:"hint,omitempty"`
+	RTTms          *float64 `json:"rtt_ms"`
+	ResponseOrigin *string  `json:"response_origin,omitempty"`
+	OtherAddress   *string  `json:"other_address,omitempty"`
+	Software       string   `json:"software,omitempty"`
+	NAT            *natJSON `json:"nat_behavior,omitempty"`
+}
+
+type natJSON struct {
+	Mapping   Behavior `json:"mapping"`
+	Filtering Behavior `json:"filtering"`
+	Detail    string   `json:"detail,omitempty"`
+}
+
+func addrPortPtr(a netip.AddrPort) *string {
+	if !a.IsValid() {
+		return nil
+	}
+	s := a.String()
+
+	return &s
+}
+
+func addrPtr(a netip.Addr) *string {
+	if !a.IsValid() {
+		return nil
+	}
+	s := a.String()
+
+	return &s
+}
+
+// MarshalJSON renders the report in stuncheck's documented JSON schema.
+func (r *Report) MarshalJSON() ([]byte, error) {
+	out := reportJSON{Verdict: r.Verdict, PublicIPs: []publicIPJSON{}, Probes: []probeJSON{}}
+	for _, p := range r.PublicIPs {
+		pj := publicIPJSON{Family: p.Family, IP: addrPtr(p.IP), Source: p.Source, Detail: p.Detail}
+		for _, ref := range p.References {
+			pj.References = append(pj.References, referenceJSON{
+				Server: ref.Server, Address: addrPortPtr(ref.Address), Mapped: addrPortPtr(ref.Mapped), Error: ref.Error,
+			})
+		}
+		out.PublicIPs = append(out.PublicIPs, pj)
+	}
+	for _, p := range r.Probes {
+		pj := probeJSON{
+			Target: p.Target, Address: p.Address.String(), Transport: string(p.Transport), Family: string(p.Family),
+			Local: addrPortPtr(p.Local), Mapped: addrPortPtr(p.Mapped), PublicIP: addrPtr(p.PublicIP),
+			Verdict: string(p.Verdict), Reason: string(p.Reason), Detail: p.Detail, Hint: p.Hint,
+			ResponseOrigin: addrPortPtr(p.ResponseOrigin), OtherAddress: addrPortPtr(p.OtherAddress), Software: p.Software,
+		}
+		if p.Mapped.IsValid() {
+			ms := math.Round(float64(p.RTT.Microseconds())) / 1000
+			pj.RTTms = &ms
+		}
+		if p.NAT != nil {
+			pj.NAT = &natJSON{Mapping: p.NAT.Mapping, Filtering: p.NAT.Filtering, Detail: p.NAT.Detail}
+		}
+		out.Probes = append(out.Probes, pj)
+	}
+
+	return json.Marshal(out)
+}
+
+// WriteJSON writes the report as indented JSON followed by a newline.
+func (r *Report) WriteJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+
+	return err
+}
+
+// TextOptions controls WriteText.
+type TextOptions struct {
+	// Color adds ANSI colours; set it only for a terminal without NO_COLOR.
+	Color bool
+}
+
+const (
+	ansiReset  = "\x1b[0m"
+	ansiBold   = "\x1b[1m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiDim    = "\x1b[2m"
+)
+
+// WriteText writes the report for people: the public IPs, a picture of
+// each probe's path with its verdict, what was seen and what to try, then
+// the overall verdict.
+func (r *Report) WriteText(w io.Writer, opt TextOptions) error {
+	paint := func(code, s string) string {
+		if !opt.Color {
+			return s
+		}
+
+		return code + s + ansiReset
+	}
+	var b strings.Builder
+	for _, p := range r.PublicIPs {
+		ip := "unknown"
+		if p.IP.IsValid() {
+			ip = p.IP.String()
+		}
+		how := p.Detail
+		if p.Source == SourceExpectIP {
+			how = "from --expect-ip"
+		} else if p.IP.IsValid() {
+			how = "from --reference: " + p.Detail
+		}
+		fmt.Fprintf(&b, "your public %s: %s (%s)\n", familyName(p.Family), paint(ansiBold, ip), how)
+		if !p.IP.IsValid() {
+			for _, ref := range p.References {
+				res := ref.Error
+				if ref.Mapped.IsValid() {
+					res = "saw " + ref.Mapped.String()
+				}
+				fmt.Fprintf(&b, "  reference %s: %s\n", ref.Server, res)
+			}
+		}
+	}
+	lastHint := ""
+	for _, p := range r.Probes {
+		you := "?"
+		if p.PublicIP.IsValid() {
+			you = p.PublicIP.String()
+		}
+		saw := "no answer"
+		if p.Mapped.IsValid() {
+			saw = "server saw " + p.Mapped.String()
+		}
+		mark, colour := "✓", ansiGreen
+		switch p.Verdict {
+		case Rewritten:
+			mark, colour = "✗", ansiRed
+		case Inconclusive:
+			mark, colour = "?", ansiYellow
+		}
+		target := p.Address.String()
+		if t, err := ParseTarget(p.Target); err == nil {
+			if _, literal := t.IP(); !literal {
+				target = t.Host + " " + target
+			}
+		}
+		fmt.Fprintf(&b, "\nyou %s ──%s──▶ %s ──▶ %s  %s\n", you, p.Transport, target, saw,
+			paint(colour, fmt.Sprintf("%s %s (%s)", mark, p.Verdict, strings.ReplaceAll(string(p.Reason), "-", " "))))
+		fmt.Fprintf(&b, "    %s\n", p.Detail)
+		if p.Hint != "" {
+			if p.Hint == lastHint {
+				fmt.Fprintf(&b, "    %s\n", paint(ansiDim, "try: as above"))
+			} else {
+				fmt.Fprintf(&b, "    try: %s\n", p.Hint)
+			}
+			lastHint = p.Hint
+		}
+		if p.NAT != nil {
+			fmt.Fprintf(&b, "    NAT behaviour (RFC 5780): mapping %s, filtering %s\n", p.NAT.Mapping, p.NAT.Filtering)
+			if p.NAT.Detail != "" {
+				fmt.Fprintf(&b, "    %s\n", p.NAT.Detail)
+			}
+		}
+	}
+	counts := map[Verdict]int{}
+	for _, p := range r.Probes {
+		counts[p.Verdict]++
+	}
+	noun := "probes"
+	if len(r.Probes) == 1 {
+		noun = "probe"
+	}
+	summary := fmt.Sprintf("%d %s: %d preserved, %d rewritten, %d inconclusive",
+		len(r.Probes), noun, counts[Preserved], counts[Rewritten], counts[Inconclusive])
+	colour := map[Verdict]string{Preserved: ansiGreen, Rewritten: ansiRed, Inconclusive: ansiYellow}[r.Verdict]
+	fmt.Fprintf(&b, "\nverdict: %s (%s)\n", paint(ansiBold+colour, string(r.Verdict)), summary)
+	_, err := io.WriteString(w, b.String())
+
+	return err
+}

@@ -1,0 +1,230 @@
+package check
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// DefaultPort is the STUN port used when a target names none (RFC 8489).
+const DefaultPort = 3478
+
+// Transport is a STUN transport: "udp" or "tcp".
+type Transport string
+
+// Transports stuncheck probes.
+const (
+	UDP Transport = "udp"
+	TCP Transport = "tcp"
+)
+
+// Family is an address family as it appears in reports: "ipv4" or "ipv6".
+type Family string
+
+// Address families.
+const (
+	IPv4 Family = "ipv4"
+	IPv6 Family = "ipv6"
+)
+
+// FamilyOf returns the family of ip (IPv4-mapped IPv6 counts as IPv4).
+func FamilyOf(ip netip.Addr) Family {
+	if ip.Unmap().Is4() {
+		return IPv4
+	}
+
+	return IPv6
+}
+
+// Target is a STUN server to probe, as the user wrote it and parsed.
+type Target struct {
+	// Input is the text the target was parsed from.
+	Input string
+	// Host is a host name or an IP literal (no brackets).
+	Host string
+	// Port is the server port.
+	Port uint16
+}
+
+// IP returns the target's address when Host is an IP literal.
+func (t Target) IP() (netip.Addr, bool) {
+	ip, err := netip.ParseAddr(t.Host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+
+	return ip.Unmap(), true
+}
+
+// String returns host:port, bracketing IPv6 literals.
+func (t Target) String() string {
+	return net.JoinHostPort(t.Host, strconv.Itoa(int(t.Port)))
+}
+
+// ParseTarget parses host, host:port, [v6]:port, a bare IPv6 literal, or a
+// stun: URI (RFC 7064: stun:host[:port], no "//", no query). The port
+// defaults to 3478. stuns: URIs (STUN over TLS) are rejected: stuncheck
+// probes plain UDP and TCP, which is what a load balancer rewrites.
+// Errors wrap ErrUsage.
+func ParseTarget(s string) (Target, error) {
+	t := Target{Input: s}
+	rest := strings.TrimSpace(s)
+	if rest == "" {
+		return t, fmt.Errorf("%w: empty target", ErrUsage)
+	}
+	if scheme, after, ok := strings.Cut(rest, ":"); ok && isScheme(scheme) && !allDigits(after) {
+		switch strings.ToLower(scheme) {
+		case "stun":
+		case "stuns":
+			return t, fmt.Errorf("%w: target %q: stuns: (STUN over TLS) is not supported; "+
+				"stuncheck probes plain UDP and TCP: use stun:HOST[:PORT] with the server's plain port", ErrUsage, s)
+		default:
+			return t, fmt.Errorf("%w: target %q: unsupported scheme %q (want host[:port] or stun:host[:port])", ErrUsage, s, scheme)
+		}
+		if strings.HasPrefix(after, "//") {
+			return t, fmt.Errorf("%w: target %q: a stun: URI has no \"//\" (RFC 7064): write stun:%s", ErrUsage, s, strings.TrimPrefix(after, "//"))
+		}
+		if strings.ContainsAny(after, "?#/@") {
+			return t, fmt.Errorf("%w: target %q: a stun: URI is only stun:host[:port]", ErrUsage, s)
+		}
+		rest = after
+	}
+	host, port, err := splitHostPort(rest)
+	if err != nil {
+		return t, fmt.Errorf("%w: target %q: %w", ErrUsage, s, err)
+	}
+	t.Host, t.Port = host, port
+
+	return t, nil
+}
+
+// isScheme reports whether s looks like a URI scheme rather than a host
+// name followed by a port ("example.com:3478" has a numeric tail, so the
+// caller's Cut only matches schemes that are letters followed by more).
+func isScheme(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.'):
+		default:
+			return false
+		}
+	}
+	l := strings.ToLower(s)
+
+	return l == "stun" || l == "stuns" || l == "turn" || l == "turns" || l == "http" || l == "https" || l == "udp" || l == "tcp"
+}
+
+// allDigits reports whether s is a port number, so that "stun:3478" is the
+// host "stun" on port 3478 rather than a URI naming host "3478".
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+
+	return true
+}
+
+func splitHostPort(s string) (string, uint16, error) {
+	var host, portStr string
+	switch {
+	case strings.HasPrefix(s, "["):
+		end := strings.Index(s, "]")
+		if end < 0 {
+			return "", 0, fmt.Errorf("missing ']'")
+		}
+		host = s[1:end]
+		tail := s[end+1:]
+		switch {
+		case tail == "":
+		case strings.HasPrefix(tail, ":"):
+			portStr = tail[1:]
+			if portStr == "" {
+				return "", 0, fmt.Errorf("empty port")
+			}
+		default:
+			return "", 0, fmt.Errorf("unexpected %q after ']'", tail)
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil || !ip.Is6() || ip.Zone() != "" {
+			return "", 0, fmt.Errorf("%q is not an IPv6 address", host)
+		}
+	case strings.Count(s, ":") > 1:
+		ip, err := netip.ParseAddr(s)
+		if err != nil || ip.Zone() != "" {
+			return "", 0, fmt.Errorf("%q is not an IPv6 address (write [v6]:port to give a port)", s)
+		}
+		host = s
+	default:
+		var ok bool
+		host, portStr, ok = strings.Cut(s, ":")
+		if ok && portStr == "" {
+			return "", 0, fmt.Errorf("empty port")
+		}
+	}
+	if host == "" {
+		return "", 0, fmt.Errorf("empty host")
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		host = ip.Unmap().String()
+	} else if err := checkHostName(host); err != nil {
+		return "", 0, err
+	}
+	port := uint16(DefaultPort)
+	if portStr != "" {
+		p, err := strconv.ParseUint(portStr, 10, 16)
+		if err != nil || p == 0 {
+			return "", 0, fmt.Errorf("port %q is not a number from 1 to 65535", portStr)
+		}
+		port = uint16(p)
+	}
+
+	return host, port, nil
+}
+
+func checkHostName(h string) error {
+	if len(h) > 253 {
+		return fmt.Errorf("host name longer than 253 characters")
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("%q is not a valid host name", h)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return fmt.Errorf("%q is not a valid host name or IP address", h)
+			}
+		}
+	}
+
+	return nil
+}
+
+// ParseTransports parses "udp", "tcp" or "udp,tcp" (any order, no repeats).
+func ParseTransports(s string) ([]Transport, error) {
+	var out []Transport
+	seen := map[Transport]bool{}
+	for _, part := range strings.Split(s, ",") {
+		tr := Transport(strings.ToLower(strings.TrimSpace(part)))
+		if tr != UDP && tr != TCP {
+			return nil, fmt.Errorf("%w: transport %q: want udp, tcp or udp,tcp", ErrUsage, part)
+		}
+		if seen[tr] {
+			return nil, fmt.Errorf("%w: transport %q given twice", ErrUsage, part)
+		}
+		seen[tr] = true
+		out = append(out, tr)
+	}
+
+	return out, nil
+}
