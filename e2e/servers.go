@@ -59,19 +59,26 @@ func (top *Topology) StartStund(t testing.TB) *Stund {
 	s := &Stund{Proc: p, host: top.Pod, base: "http://" + hostPort(ipv4.Pod, metricsPort)}
 	waitListening(t, top.Pod, p, "udp", stunPort)
 	waitListening(t, top.Pod, p, "tcp", stunPort)
+	waitReady(t, s)
+	return s
+}
+
+// waitReady waits until stund's /readyz answers 200.
+func waitReady(t testing.TB, s *Stund) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		code, body, err := top.Pod.HTTPGet(ctx, s.base+"/readyz")
+		code, body, err := s.host.HTTPGet(ctx, s.base+"/readyz")
 		cancel()
 		if err == nil && code == 200 {
-			return s
+			return
 		}
-		if exited, perr := p.Exited(); exited {
-			t.Fatalf("stund exited: %v\n%s", perr, p.Output())
+		if exited, perr := s.Proc.Exited(); exited {
+			t.Fatalf("stund exited: %v\n%s", perr, s.Proc.Output())
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("stund not ready after 10s: GET /readyz: %d %q %v\n%s", code, body, err, p.Output())
+			t.Fatalf("stund not ready after 10s: GET /readyz: %d %q %v\n%s", code, body, err, s.Proc.Output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
