@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"time"
 )
 
@@ -48,9 +49,7 @@ func (s *Server) serveTCP(l *net.TCPListener) {
 	}
 }
 
-// serveConn reads STUN messages sent back to back on c (RFC 8489 §6.2.2)
-// and answers each one on the same connection, until the peer closes it,
-// it idles too long, its framing breaks or the server closes.
+// serveConn serves one accepted connection and keeps the books on it.
 func (s *Server) serveConn(c *net.TCPConn) {
 	defer func() {
 		_ = c.Close()
@@ -60,7 +59,20 @@ func (s *Server) serveConn(c *net.TCPConn) {
 		s.metrics.tcpOpen.Dec()
 		s.wg.Done()
 	}()
-	peer := c.RemoteAddr().(*net.TCPAddr).AddrPort() //nolint:forcetypeassert // a TCPConn's address
+	s.serveStream(c, c.RemoteAddr().(*net.TCPAddr).AddrPort()) //nolint:forcetypeassert // a TCPConn's address
+}
+
+// stream is what serveStream needs of a connection.
+type stream interface {
+	io.ReadWriter
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+}
+
+// serveStream reads STUN messages sent back to back on c (RFC 8489
+// §6.2.2) and answers each one on the same stream, until the peer closes
+// it, it idles too long, its framing breaks or the server closes.
+func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 	fam := familyOf(peer.Addr())
 	class := s.classify.Classify(peer.Addr())
 	r := bufio.NewReaderSize(c, tcpReadBuffer)
@@ -86,20 +98,19 @@ func (s *Server) serveConn(c *net.TCPConn) {
 		}
 		resp, res := s.h.handle(sc, msg, peer)
 		sent := 0
+		var werr error
 		if resp != nil {
 			_ = c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
-			n, err := c.Write(resp)
-			sent = n
-			if err != nil {
-				s.log.Debugf("write tcp to %s: %v", peer, err)
-				s.metrics.count(transportTCP, fam, class, res, len(msg), sent)
-
-				return
-			}
+			sent, werr = c.Write(resp)
 		}
 		s.metrics.count(transportTCP, fam, class, res, len(msg), sent)
 		if s.debug {
 			s.logRequest("tcp", peer.String(), class, res)
+		}
+		if werr != nil {
+			s.log.Debugf("write tcp to %s: %v", peer, werr)
+
+			return
 		}
 		if res.reason == reasonBadCookie {
 			return // not STUN after all: stop reading
@@ -132,7 +143,7 @@ func (s *Server) readMessage(r *bufio.Reader, buf []byte) ([]byte, result) {
 		return buf, discard(reasonTooLarge)
 	}
 	if cap(buf) < total {
-		grown := make([]byte, total, max(total, 2*cap(buf)))
+		grown := make([]byte, total, min(max(total, 2*cap(buf)), s.cfg.MaxMessageSize))
 		copy(grown, buf)
 		buf = grown
 	}

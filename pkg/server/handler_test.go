@@ -1,0 +1,386 @@
+package server
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"net/netip"
+	"testing"
+
+	"github.com/pion/stun/v3"
+)
+
+// RFC 5769 test vectors, as verified in the project's shared test data.
+const (
+	rfc5769Request  = "000100582112a442b7e7a701bc34d686fa87dfae802200105354554e207465737420636c69656e74002400046e0001ff80290008932ff9b151263b36000600096576746a3a68367659202020000800149aeaa70cbfd8cb56781ef2b5b2d3f249c1b571a280280004e57a3bcf"
+	rfc5769IPv4     = "0101003c2112a442b7e7a701bc34d686fa87dfae8022000b7465737420766563746f7220002000080001a147e112a643000800142b91f599fd9e90c38c7489f92af9ba53f06be7d780280004c07d4c96"
+	rfc5769IPv6     = "010100482112a442b7e7a701bc34d686fa87dfae8022000b7465737420766563746f7220002000140002a1470113a9faa5d3f179bc25f4b5bed2b9d900080014a382954e4be67bf11784c97c8292c275bfe3ed4180280004c8fb0b4c"
+	rfc5769LongTerm = "000100602112a44278ad3433c6ad72c029da412e00060012e3839ee38388e383aae38383e382afe382b900000015001c662f2f3439396b39353464364f4c33346f4c394653547679363473410014000b6578616d706c652e6f72670000080014f67024656dd64a3e02b8e0712e85c9a28ca89666"
+	rfc5769Password = "VOkJxbRl1RmTxUk/WvJxBt"
+)
+
+func mustHex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return b
+}
+
+func decode(t *testing.T, b []byte) *stun.Message {
+	t.Helper()
+	m := &stun.Message{Raw: append([]byte(nil), b...)}
+	if err := m.Decode(); err != nil {
+		t.Fatalf("decode response: %v", err)
+	}
+
+	return m
+}
+
+func TestRFC5769Vectors(t *testing.T) {
+	t.Run("request", func(t *testing.T) {
+		m := decode(t, mustHex(t, rfc5769Request))
+		if m.Type != stun.BindingRequest {
+			t.Fatalf("type = %s", m.Type)
+		}
+		if err := stun.Fingerprint.Check(m); err != nil {
+			t.Errorf("fingerprint: %v", err)
+		}
+		if err := stun.NewShortTermIntegrity(rfc5769Password).Check(m); err != nil {
+			t.Errorf("message integrity: %v", err)
+		}
+		var sw stun.Software
+		if err := sw.GetFrom(m); err != nil || sw.String() != "STUN test client" {
+			t.Errorf("software = %q, %v", sw, err)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		hex  string
+		want string
+	}{
+		{"ipv4 response", rfc5769IPv4, "192.0.2.1:32853"},
+		{"ipv6 response", rfc5769IPv6, "[2001:db8:1234:5678:11:2233:4455:6677]:32853"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := decode(t, mustHex(t, tc.hex))
+			if err := stun.Fingerprint.Check(m); err != nil {
+				t.Errorf("fingerprint: %v", err)
+			}
+			if err := stun.NewShortTermIntegrity(rfc5769Password).Check(m); err != nil {
+				t.Errorf("message integrity: %v", err)
+			}
+			var xa stun.XORMappedAddress
+			if err := xa.GetFrom(m); err != nil {
+				t.Fatal(err)
+			}
+			got := netip.AddrPortFrom(netip.MustParseAddr(xa.IP.String()), uint16(xa.Port)) //nolint:gosec // a port
+			if got.String() != tc.want {
+				t.Errorf("XOR-MAPPED-ADDRESS = %s, want %s", got, tc.want)
+			}
+		})
+	}
+	t.Run("long-term request", func(t *testing.T) {
+		m := decode(t, mustHex(t, rfc5769LongTerm))
+		// "TheMatrIX" is the SASLprep'd password of RFC 5769 §2.4.
+		integrity := stun.NewLongTermIntegrity("\u30de\u30c8\u30ea\u30c3\u30af\u30b9", "example.org", "TheMatrIX")
+		if err := integrity.Check(m); err != nil {
+			t.Errorf("message integrity: %v", err)
+		}
+	})
+}
+
+// TestHandleRFC5769Requests checks that the server answers the RFC 5769
+// sample requests, which carry credentials and ICE attributes, like any
+// other Binding request: a basic server does not authenticate.
+func TestHandleRFC5769Requests(t *testing.T) {
+	h := handler{software: []byte("stund")}
+	src := netip.MustParseAddrPort("192.0.2.1:32853")
+	for _, name := range []string{rfc5769Request, rfc5769LongTerm} {
+		req := mustHex(t, name)
+		resp, res := h.handle(newScratch(), req, src)
+		if res.outcome != outcomeSuccess {
+			t.Fatalf("outcome = %d (%s), want success", res.outcome, res.reason)
+		}
+		m := decode(t, resp)
+		if m.TransactionID != [12]byte(req[8:20]) {
+			t.Errorf("transaction ID not echoed")
+		}
+		assertMapped(t, m, src)
+	}
+}
+
+func assertMapped(t *testing.T, m *stun.Message, want netip.AddrPort) {
+	t.Helper()
+	var xa stun.XORMappedAddress
+	if err := xa.GetFrom(m); err != nil {
+		t.Fatalf("XOR-MAPPED-ADDRESS: %v", err)
+	}
+	ip, _ := netip.AddrFromSlice(xa.IP)
+	got := netip.AddrPortFrom(ip.Unmap(), uint16(xa.Port)) //nolint:gosec // a port
+	if got != want {
+		t.Errorf("XOR-MAPPED-ADDRESS = %s, want %s", got, want)
+	}
+}
+
+// build returns a Binding-style message of type typ with the given
+// setters, FINGERPRINT last unless noFingerprint.
+func build(t testing.TB, typ stun.MessageType, setters ...stun.Setter) []byte {
+	t.Helper()
+	all := append([]stun.Setter{stun.TransactionID, typ}, setters...)
+	m, err := stun.Build(all...)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return m.Raw
+}
+
+func TestHandleReceiveRules(t *testing.T) {
+	valid := build(t, stun.BindingRequest, stun.Fingerprint)
+	withBits := bytes.Clone(valid)
+	withBits[0] |= 0x80
+	badCookie := bytes.Clone(valid)
+	badCookie[4] ^= 0xff
+	classic := bytes.Clone(build(t, stun.BindingRequest))
+	copy(classic[4:8], []byte{1, 2, 3, 4})
+	badLengthOdd := bytes.Clone(valid)
+	binary.BigEndian.PutUint16(badLengthOdd[2:4], 6)
+	trailing := append(bytes.Clone(valid), 0, 0, 0, 0)
+	badFP := bytes.Clone(valid)
+	badFP[len(badFP)-1] ^= 1
+	fpNotLast := build(t, stun.BindingRequest, stun.Fingerprint, stun.NewSoftware("x"))
+	truncatedAttr := build(t, stun.BindingRequest, stun.NewSoftware("abcd"))
+	binary.BigEndian.PutUint16(truncatedAttr[22:24], 200)
+
+	tests := []struct {
+		name    string
+		msg     []byte
+		rfc3489 bool
+		outcome outcome
+		reason  reason
+	}{
+		{"valid with fingerprint", valid, false, outcomeSuccess, reasonNone},
+		{"valid without fingerprint", build(t, stun.BindingRequest), false, outcomeSuccess, reasonNone},
+		{"empty", nil, false, outcomeDiscard, reasonShort},
+		{"short header", valid[:19], false, outcomeDiscard, reasonShort},
+		{"first two bits set", withBits, false, outcomeDiscard, reasonNotSTUN},
+		{"length not multiple of 4", badLengthOdd, false, outcomeDiscard, reasonBadLength},
+		{"trailing bytes after message", trailing, false, outcomeDiscard, reasonBadLength},
+		{"truncated datagram", valid[:len(valid)-4], false, outcomeDiscard, reasonBadLength},
+		{"wrong magic cookie on a response type", func() []byte {
+			b := bytes.Clone(badCookie)
+			binary.BigEndian.PutUint16(b[0:2], 0x0101)
+
+			return b
+		}(), false, outcomeDiscard, reasonBadCookie},
+		{"classic request, rfc3489 off", classic, false, outcomeDiscard, reasonRFC3489Disabled},
+		{"classic request, rfc3489 on", classic, true, outcomeSuccess, reasonNone},
+		{"attribute overruns message", truncatedAttr, false, outcomeDiscard, reasonMalformed},
+		{"bad fingerprint", badFP, false, outcomeDiscard, reasonBadFingerprint},
+		{"fingerprint not last", fpNotLast, false, outcomeDiscard, reasonBadFingerprint},
+		{"indication", build(t, stun.NewType(stun.MethodBinding, stun.ClassIndication)), false, outcomeDiscard, reasonIndication},
+		{"success response", build(t, stun.BindingSuccess), false, outcomeDiscard, reasonResponse},
+		{"error response", build(t, stun.BindingError), false, outcomeDiscard, reasonResponse},
+		{"allocate request", build(t, stun.NewType(stun.MethodAllocate, stun.ClassRequest)), false, outcomeDiscard, reasonUnsupportedMethod},
+		{"unknown optional attribute", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0xC001, Value: []byte{1, 2, 3}}), false, outcomeSuccess, reasonNone},
+		{"unknown required attribute", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x7F01, Value: []byte{1}}), false, outcomeError420, reasonNone},
+		{"credentials are not checked", build(t, stun.BindingRequest, stun.NewUsername("a:b"), stun.NewShortTermIntegrity("wrong"), stun.Fingerprint), false, outcomeSuccess, reasonNone},
+		{"change request asking nothing", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x0003, Value: []byte{0, 0, 0, 0}}), false, outcomeSuccess, reasonNone},
+		{"change request for another ip", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x0003, Value: []byte{0, 0, 0, 4}}), false, outcomeError420, reasonNone},
+		{"change request for another port", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x0003, Value: []byte{0, 0, 0, 2}}), false, outcomeError420, reasonNone},
+		{"response-port is not supported", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x0027, Value: []byte{0, 1, 0, 0}}), false, outcomeError420, reasonNone},
+	}
+	src := netip.MustParseAddrPort("203.0.113.10:40000")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := handler{software: []byte("stund"), rfc3489: tc.rfc3489}
+			resp, res := h.handle(newScratch(), tc.msg, src)
+			if res.outcome != tc.outcome || res.reason != tc.reason {
+				t.Fatalf("got outcome %d reason %s, want outcome %d reason %s", res.outcome, res.reason, tc.outcome, tc.reason)
+			}
+			if (resp == nil) != (tc.outcome == outcomeDiscard) {
+				t.Fatalf("response %x for outcome %d", resp, res.outcome)
+			}
+			if len(resp) >= 548 {
+				t.Errorf("response is %d bytes, want under 548", len(resp))
+			}
+		})
+	}
+}
+
+func TestSuccessResponse(t *testing.T) {
+	tests := []struct {
+		name     string
+		software string
+		origin   netip.AddrPort
+		src      netip.AddrPort
+	}{
+		{"ipv4 with software", "stund", netip.AddrPort{}, netip.MustParseAddrPort("198.51.100.7:3478")},
+		{"ipv6 no software", "", netip.AddrPort{}, netip.MustParseAddrPort("[2001:db8::1]:65535")},
+		{"mapped ipv4 source", "stund", netip.AddrPort{}, netip.MustParseAddrPort("[::ffff:192.0.2.9]:1")},
+		{"response origin", "stund", netip.MustParseAddrPort("198.51.100.1:3478"), netip.MustParseAddrPort("192.0.2.1:5000")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := handler{software: []byte(tc.software), responseOrigin: tc.origin}
+			if tc.software == "" {
+				h.software = nil
+			}
+			req := build(t, stun.BindingRequest, stun.Fingerprint)
+			resp, _ := h.handle(newScratch(), req, tc.src)
+			m := decode(t, resp)
+			if m.Type != stun.BindingSuccess {
+				t.Fatalf("type %s", m.Type)
+			}
+			if m.TransactionID != [12]byte(req[8:20]) {
+				t.Error("transaction ID differs")
+			}
+			assertMapped(t, m, netip.AddrPortFrom(tc.src.Addr().Unmap(), tc.src.Port()))
+			if err := stun.Fingerprint.Check(m); err != nil {
+				t.Errorf("fingerprint: %v", err)
+			}
+			if last := m.Attributes[len(m.Attributes)-1]; last.Type != stun.AttrFingerprint {
+				t.Errorf("last attribute %s, want FINGERPRINT", last.Type)
+			}
+			var sw stun.Software
+			err := sw.GetFrom(m)
+			if tc.software == "" && err == nil {
+				t.Errorf("SOFTWARE %q sent although disabled", sw)
+			}
+			if tc.software != "" && sw.String() != tc.software {
+				t.Errorf("SOFTWARE = %q (%v)", sw, err)
+			}
+			if m.Contains(stun.AttrOtherAddress) {
+				t.Error("OTHER-ADDRESS sent by a single-address server")
+			}
+			var ro stun.ResponseOrigin
+			err = ro.GetFrom(m)
+			if tc.origin.IsValid() {
+				if err != nil || ro.String() != tc.origin.String() {
+					t.Errorf("RESPONSE-ORIGIN = %s (%v), want %s", ro, err, tc.origin)
+				}
+			} else if err == nil {
+				t.Errorf("RESPONSE-ORIGIN %s sent although not configured", ro)
+			}
+		})
+	}
+}
+
+func TestError420(t *testing.T) {
+	h := handler{}
+	req := build(t, stun.BindingRequest,
+		stun.RawAttribute{Type: 0x7F01, Value: []byte{1}},
+		stun.RawAttribute{Type: 0x0003, Value: []byte{0, 0, 0, 6}},
+		stun.RawAttribute{Type: 0x7F01, Value: []byte{2}},
+		stun.RawAttribute{Type: 0x8F01, Value: []byte{2}},
+		stun.Fingerprint)
+	resp, res := h.handle(newScratch(), req, netip.MustParseAddrPort("192.0.2.1:1"))
+	if res.outcome != outcomeError420 {
+		t.Fatalf("outcome %d", res.outcome)
+	}
+	m := decode(t, resp)
+	if m.Type != stun.BindingError {
+		t.Fatalf("type %s", m.Type)
+	}
+	var ec stun.ErrorCodeAttribute
+	if err := ec.GetFrom(m); err != nil || ec.Code != stun.CodeUnknownAttribute {
+		t.Fatalf("ERROR-CODE %v (%v)", ec, err)
+	}
+	var ua stun.UnknownAttributes
+	if err := ua.GetFrom(m); err != nil {
+		t.Fatal(err)
+	}
+	if len(ua) != 2 || ua[0] != 0x7F01 || ua[1] != 0x0003 {
+		t.Errorf("UNKNOWN-ATTRIBUTES = %v, want [0x7f01 CHANGE-REQUEST] once each", ua)
+	}
+	if err := stun.Fingerprint.Check(m); err != nil {
+		t.Errorf("fingerprint: %v", err)
+	}
+}
+
+// TestError420Bounded checks that a request crammed with unknown
+// attributes cannot make the answer bigger than the request.
+func TestError420Bounded(t *testing.T) {
+	var setters []stun.Setter
+	for i := range 120 {
+		setters = append(setters, stun.RawAttribute{Type: stun.AttrType(0x7000 + i)})
+	}
+	req := build(t, stun.BindingRequest, setters...)
+	resp, res := handler{}.handleOnce(req)
+	if res.outcome != outcomeError420 {
+		t.Fatalf("outcome %d", res.outcome)
+	}
+	if len(resp) >= len(req) || len(resp) >= 548 {
+		t.Errorf("420 of %d bytes for a %d-byte request", len(resp), len(req))
+	}
+}
+
+func (h handler) handleOnce(b []byte) ([]byte, result) {
+	return h.handle(newScratch(), b, netip.MustParseAddrPort("192.0.2.1:1"))
+}
+
+func TestClassicResponse(t *testing.T) {
+	req := build(t, stun.BindingRequest)
+	copy(req[4:8], []byte{9, 8, 7, 6})
+	h := handler{rfc3489: true, software: []byte("stund")}
+	src := netip.MustParseAddrPort("192.0.2.33:4444")
+	resp, _ := h.handle(newScratch(), req, src)
+	if !bytes.Equal(resp[4:20], req[4:20]) {
+		t.Errorf("the 16-byte transaction ID is not echoed")
+	}
+	if binary.BigEndian.Uint16(resp[0:2]) != 0x0101 {
+		t.Errorf("type %#04x", resp[0:2])
+	}
+	// MAPPED-ADDRESS alone: type 1, length 8, family 1, port, address.
+	want := []byte{0, 1, 0, 8, 0, 1, 0x11, 0x5c, 192, 0, 2, 33}
+	if !bytes.Equal(resp[20:], want) || binary.BigEndian.Uint16(resp[2:4]) != 12 {
+		t.Errorf("body %x, want %x", resp[2:], want)
+	}
+}
+
+// TestResponsesDoNotLeak checks that nothing of an earlier, larger
+// exchange survives in a later response built with the same scratch.
+func TestResponsesDoNotLeak(t *testing.T) {
+	s := newScratch()
+	h := handler{software: []byte("stund")}
+	big := build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x7F01, Value: bytes.Repeat([]byte{0xAA}, 3)},
+		stun.RawAttribute{Type: 0x7F02}, stun.RawAttribute{Type: 0x7F03})
+	if _, res := h.handle(s, big, netip.MustParseAddrPort("[2001:db8::1]:1")); res.outcome != outcomeError420 {
+		t.Fatal("setup: want a 420")
+	}
+	small := build(t, stun.BindingRequest)
+	resp, _ := h.handle(s, small, netip.MustParseAddrPort("192.0.2.1:1"))
+	fresh, _ := h.handle(newScratch(), small, netip.MustParseAddrPort("192.0.2.1:1"))
+	if !bytes.Equal(resp, fresh) {
+		t.Errorf("reused scratch gives %x, fresh gives %x", resp, fresh)
+	}
+}
+
+func TestStaticClassifier(t *testing.T) {
+	c := StaticClassifier{Internal: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/28")}}
+	tests := []struct {
+		addr string
+		want SourceClass
+	}{
+		{"203.0.113.10", ClassClient},
+		{"2001:db8::1", ClassClient},
+		{"10.0.1.23", ClassPrivate},
+		{"192.168.1.1", ClassPrivate},
+		{"100.64.0.1", ClassPrivate},
+		{"169.254.1.1", ClassPrivate},
+		{"127.0.0.1", ClassPrivate},
+		{"fd00::1", ClassPrivate},
+		{"fe80::1", ClassPrivate},
+		{"::ffff:10.0.0.1", ClassPrivate},
+		{"198.51.100.5", ClassPrivate},
+		{"198.51.100.20", ClassClient},
+	}
+	for _, tc := range tests {
+		if got := c.Classify(netip.MustParseAddr(tc.addr)); got != tc.want {
+			t.Errorf("Classify(%s) = %s, want %s", tc.addr, got, tc.want)
+		}
+	}
+}
