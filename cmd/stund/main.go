@@ -150,13 +150,27 @@ func newFlagSet(stderr io.Writer, o *options) (*flag.FlagSet, []error) {
 	fs.BoolVar(&o.rfc3489, "rfc3489", boolEnv("STUND_RFC3489"), "also answer classic RFC 3489 clients (no magic cookie) with MAPPED-ADDRESS; off because such servers are used for reflection attacks [STUND_RFC3489]")
 	fs.StringVar(&o.responseOrigin, "response-origin", envOr("STUND_RESPONSE_ORIGIN", ""), "advertise this `ip:port` in RESPONSE-ORIGIN (RFC 5780), e.g. the load balancer's address; empty sends none [STUND_RESPONSE_ORIGIN]")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
-	fs.Usage = func() {
-		_, _ = io.WriteString(stderr, usageHead)
-		fs.PrintDefaults()
-		_, _ = io.WriteString(stderr, usageTail)
-	}
+	fs.SetOutput(io.Discard) // errors are reported by run, in one line
+	fs.Usage = func() {}
 
 	return fs, envErrs
+}
+
+// printFlags lists the flags GNU style (--name), as the README and the
+// examples write them.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		_, _ = fmt.Fprintf(w, "%s\n      %s", line, usage)
+		if f.DefValue != "" && f.DefValue != "false" && !strings.Contains(usage, "(default") {
+			_, _ = fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		_, _ = fmt.Fprintln(w)
+	})
 }
 
 func buildVersion() string {
@@ -175,10 +189,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs, envErrs := newFlagSet(stderr, &o)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			_, _ = io.WriteString(stdout, usageHead)
+			printFlags(stdout, fs)
+			_, _ = io.WriteString(stdout, usageTail)
+
 			return exitOK
 		}
+		_, _ = fmt.Fprintf(stderr, "stund: %v\nRun 'stund --help' for usage.\n", err)
 
-		return exitUsage // the flag package has printed the error and usage
+		return exitUsage
 	}
 	if o.showVersion {
 		_, _ = fmt.Fprintf(stdout, "stund %s\n", buildVersion())

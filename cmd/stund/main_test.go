@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v3"
+)
+
+// binary is the stund command built once for these tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "stund-cmd-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "stund")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		_, _ = os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func runStund(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError) //nolint:errorlint // only this type carries the code
+		if !ok {
+			t.Fatalf("run stund: %v", err)
+		}
+		code = ee.ExitCode()
+	}
+
+	return code, stdout.String(), stderr.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	busy, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		code int
+		want string
+	}{
+		{"unknown flag", nil, []string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{"bad log level", nil, []string{"--log-level", "loud"}, 2, "--log-level"},
+		{"bad log format", nil, []string{"--log-format", "xml"}, 2, "--log-format"},
+		{"positional argument", nil, []string{"127.0.0.1:3478"}, 2, "unexpected argument"},
+		{"listen without port", nil, []string{"--listen", "127.0.0.1", "--http-listen", ""}, 2, `"127.0.0.1"`},
+		{"bad drain timeout env", []string{"STUND_DRAIN_TIMEOUT=soon"}, nil, 2, "STUND_DRAIN_TIMEOUT"},
+		{"software too long", nil, []string{"--software", strings.Repeat("s", 200)}, 2, "software"},
+		{"bad response origin", nil, []string{"--response-origin", "lb.example"}, 2, "--response-origin"},
+		{"udp port in use", nil, []string{"--listen", busy.LocalAddr().String(), "--http-listen", ""}, 1, busy.LocalAddr().String()},
+		{"http port in use", nil, []string{"--listen", "127.0.0.1:0", "--http-listen", busyTCP(t)}, 1, "--http-listen"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runStund(t, tc.env, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.code, stderr)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr does not say %q:\n%s", tc.want, stderr)
+			}
+			if lines := strings.Count(strings.TrimSpace(stderr), "\n") + 1; lines > 2 {
+				t.Errorf("error takes %d lines, want one (and a pointer to --help):\n%s", lines, stderr)
+			}
+		})
+	}
+}
+
+func busyTCP(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+
+	return l.Addr().String()
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	code, stdout, _ := runStund(t, nil, "--version")
+	if code != 0 || !strings.HasPrefix(stdout, "stund ") {
+		t.Errorf("--version: exit %d, %q", code, stdout)
+	}
+	code, help, _ := runStund(t, nil, "--help")
+	for _, want := range []string{"--listen", "STUND_LISTEN", "--http-listen", "--drain-timeout", "Exit codes", "Examples"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("--help does not mention %q", want)
+		}
+	}
+	if code != 0 {
+		t.Errorf("--help exits %d", code)
+	}
+}
+
+// process is a running stund with its log lines collected.
+type process struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []string
+	done  chan struct{}
+}
+
+var (
+	stunAddrRE = regexp.MustCompile(`listening udp (\S+)`)
+	httpAddrRE = regexp.MustCompile(`http listening (\S+)`)
+)
+
+func startStund(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		s := bufio.NewScanner(stderr)
+		for s.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, s.Text())
+			p.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		_ = cmd.Wait()
+	})
+
+	return p
+}
+
+// waitLog waits for a log line matching re and returns its first group.
+func (p *process) waitLog(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		for _, l := range p.lines {
+			if m := re.FindStringSubmatch(l); m != nil {
+				p.mu.Unlock()
+
+				return m[1]
+			}
+		}
+		p.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no log line matching %s in:\n%s", re, p.log())
+
+	return ""
+}
+
+func (p *process) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	return strings.Join(p.lines, "\n")
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url) //nolint:noctx // a test on loopback
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+
+	return resp.StatusCode, string(body)
+}
+
+func binding(t *testing.T, network, addr string) bool {
+	t.Helper()
+	c, err := net.DialTimeout(network, addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	req := stun.MustBuild(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
+	if _, err := c.Write(req.Raw); err != nil {
+		return false
+	}
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 1500)
+	n, err := c.Read(buf)
+	if err != nil {
+		return false
+	}
+	m := &stun.Message{Raw: buf[:n]}
+
+	return m.Decode() == nil && m.Type == stun.BindingSuccess && m.TransactionID == req.TransactionID
+}
+
+// TestServeAndDrain runs the real command: it logs its addresses, answers
+// over UDP and TCP, exports stund_ metrics, and on SIGTERM turns /readyz
+// to 503 at once while still answering until the drain ends, then exits 0.
+func TestServeAndDrain(t *testing.T) {
+	p := startStund(t, []string{"STUND_LOG_FORMAT=json"}, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--drain-timeout", "1500ms")
+	stunAddr := strings.TrimSuffix(p.waitLog(t, stunAddrRE), `"}`)
+	httpAddr := strings.TrimSuffix(p.waitLog(t, httpAddrRE), `"}`)
+	base := "http://" + httpAddr
+	if code, _ := get(t, base+"/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz = %d before SIGTERM", code)
+	}
+	if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz = %d", code)
+	}
+	for _, network := range []string{"udp", "tcp"} {
+		if !binding(t, network, stunAddr) {
+			t.Fatalf("no %s answer from %s", network, stunAddr)
+		}
+	}
+	_, metrics := get(t, base+"/metrics")
+	for _, want := range []string{
+		`stund_binding_requests_total{family="ipv4",source_class="private",transport="udp"} 1`,
+		`stund_binding_requests_total{family="ipv4",source_class="private",transport="tcp"} 1`,
+		`stund_responses_total{family="ipv4",outcome="success",transport="udp"} 1`,
+		`stund_build_info{`,
+		`stund_tcp_connections_total 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		code, _ := get(t, base+"/readyz")
+		if code == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Since(start) > time.Second {
+			t.Fatalf("/readyz still %d a second after SIGTERM", code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !binding(t, "udp", stunAddr) || !binding(t, "tcp", stunAddr) {
+		t.Error("not answering during the drain")
+	}
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("still running 5s after SIGTERM with a 1.5s drain")
+	}
+	_ = p.cmd.Wait()
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit %d after drain, want 0", code)
+	}
+	if took := time.Since(start); took < 1400*time.Millisecond {
+		t.Errorf("exited %s after SIGTERM, before the 1.5s drain ended", took)
+	}
+	if !strings.Contains(p.log(), `"level":"info"`) {
+		t.Errorf("log is not JSON:\n%s", p.log())
+	}
+}
+
+// TestSecondSignalStopsAtOnce checks that a second signal cuts the drain.
+func TestSecondSignalStopsAtOnce(t *testing.T) {
+	p := startStund(t, nil, "--listen", "127.0.0.1:0", "--http-listen", "", "--drain-timeout", "1m")
+	p.waitLog(t, stunAddrRE)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitLog(t, regexp.MustCompile(`(draining) for 1m0s`))
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a second signal did not stop the drain")
+	}
+	_ = p.cmd.Wait()
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+}
