@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -95,10 +96,16 @@ func NewLab(t testing.TB) *Lab {
 func (l *Lab) Host(role string) *Host {
 	l.t.Helper()
 	h := &Host{Role: role, NS: l.id + "-" + role, lab: l}
-	if out, err := exec.Command("ip", "netns", "add", h.NS).CombinedOutput(); err != nil {
+	var out []byte
+	var err error
+	registry.guard(func() {
+		if out, err = exec.Command("ip", "netns", "add", h.NS).CombinedOutput(); err == nil {
+			registry.namespaces[h.NS] = true
+		}
+	})
+	if err != nil {
 		l.t.Fatalf("ip netns add %s: %v: %s", h.NS, err, out)
 	}
-	registry.addNamespace(h.NS)
 	l.hosts = append(l.hosts, h)
 	h.MustExec("sysctl", "-q", "-w",
 		"net.ipv6.conf.all.accept_dad=0",
@@ -209,16 +216,21 @@ type Proc struct {
 // printed if the test fails.
 func (h *Host) Start(name string, args ...string) *Proc {
 	h.lab.t.Helper()
-	p := &Proc{Name: h.Role + "/" + name, cmd: h.Command(context.Background(), name, args...), done: make(chan struct{})}
+	p := &Proc{Name: h.Role + "/" + filepath.Base(name), cmd: h.Command(context.Background(), name, args...), done: make(chan struct{})}
 	p.cmd.Stdout = &p.out
 	p.cmd.Stderr = &p.out
 	// Its own process group, so that a Ctrl-C at the terminal reaches only
 	// the test binary, which then stops everything in order.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
+	var err error
+	registry.guard(func() {
+		if err = p.cmd.Start(); err == nil {
+			registry.procs[p] = true
+		}
+	})
+	if err != nil {
 		h.lab.t.Fatalf("%s: start %s: %v", h.Role, name, err)
 	}
-	registry.addProc(p)
 	go func() {
 		p.err = p.cmd.Wait()
 		close(p.done)
@@ -379,11 +391,25 @@ var registry = &labRegistry{namespaces: map[string]bool{}, procs: map[*Proc]bool
 
 type labRegistry struct {
 	mu         sync.Mutex
+	closing    bool // removeAll ran: the binary is about to exit
 	namespaces map[string]bool
 	procs      map[*Proc]bool
 }
 
-func (r *labRegistry) addNamespace(ns string) { r.mu.Lock(); r.namespaces[ns] = true; r.mu.Unlock() }
+// guard runs fn, which creates a namespace or a process and records it,
+// under the registry's lock, so that removeAll sees all of it or none. Once
+// removeAll has run, the binary is exiting and guard blocks for good rather
+// than create something nobody would remove.
+func (r *labRegistry) guard(fn func()) {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		select {}
+	}
+	defer r.mu.Unlock()
+	fn()
+}
+
 func (r *labRegistry) removeNamespace(ns string) {
 	r.mu.Lock()
 	delete(r.namespaces, ns)
@@ -394,13 +420,13 @@ func (r *labRegistry) has(ns string) bool {
 	defer r.mu.Unlock()
 	return r.namespaces[ns]
 }
-func (r *labRegistry) addProc(p *Proc)    { r.mu.Lock(); r.procs[p] = true; r.mu.Unlock() }
 func (r *labRegistry) removeProc(p *Proc) { r.mu.Lock(); delete(r.procs, p); r.mu.Unlock() }
 
 // removeAll stops every process and removes every namespace still known. It
 // returns the namespaces it removed.
 func (r *labRegistry) removeAll() []string {
 	r.mu.Lock()
+	r.closing = true
 	procs := make([]*Proc, 0, len(r.procs))
 	for p := range r.procs {
 		procs = append(procs, p)

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -27,11 +28,16 @@ func TestMain(m *testing.M) {
 
 	// t.Cleanup does not run on an interrupt or when -timeout fires, so the
 	// registry removes the lab's namespaces then.
+	buildCtx, stopBuild := context.WithCancel(context.Background())
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		s := <-sigc
+		stopBuild()
 		removed := registry.removeAll()
+		if bin.dir != "" {
+			os.RemoveAll(bin.dir)
+		}
 		fmt.Fprintf(os.Stderr, "e2e: %v: stopped the lab, removed %d namespaces\n", s, len(removed))
 		os.Exit(130)
 	}()
@@ -52,7 +58,7 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		bin.dir = dir
-		bin.errors = build(dir, "stund", "stuncheck")
+		bin.errors = build(buildCtx, dir, "stund", "stuncheck")
 		return m.Run()
 	}()
 	if removed := registry.removeAll(); len(removed) > 0 {
@@ -63,14 +69,14 @@ func TestMain(m *testing.M) {
 
 // build compiles ./cmd/<name> for each name into dir and returns why each
 // one that failed did.
-func build(dir string, names ...string) map[string]error {
+func build(ctx context.Context, dir string, names ...string) map[string]error {
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
 		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
 	errs := map[string]error{}
 	for _, name := range names {
-		cmd := exec.Command(goCmd, "build", "-o", filepath.Join(dir, name), "./cmd/"+name)
+		cmd := exec.CommandContext(ctx, goCmd, "build", "-o", filepath.Join(dir, name), "./cmd/"+name)
 		cmd.Dir = ".." // the module root; go test runs in e2e/
 		if out, err := cmd.CombinedOutput(); err != nil {
 			errs[name] = fmt.Errorf("go build ./cmd/%s: %v\n%s", name, err, out)
