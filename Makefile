@@ -1,0 +1,37 @@
+# The README's commands. `make test` is what CI runs (.ci/run).
+GO ?= go
+
+.PHONY: run test deps lint unit e2e build fuzz
+
+# Run stund locally: STUN on :3478 (UDP and TCP), HTTP on :9478.
+run:
+	$(GO) run ./cmd/stund
+
+# Every test: formatting and vet, unit and loopback tests (coturn interop,
+# chart rendering, fuzz seeds), then the network-namespace lab (root).
+test: deps lint unit e2e
+
+deps:
+	bash .ci/deps
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
+
+unit:
+	$(GO) test -count=1 ./...
+
+e2e:
+	@if [ "$$(id -u)" -ne 0 ]; then echo "the e2e lab needs root (network namespaces): sudo make e2e" >&2; exit 1; fi
+	$(GO) test -count=1 -tags e2e ./e2e/...
+
+build:
+	mkdir -p bin
+	$(GO) build -o bin/ ./cmd/stund ./cmd/stuncheck
+
+# Longer fuzzing of the request path; FUZZTIME=10m for a real run.
+FUZZTIME ?= 1m
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzHandle -fuzztime $(FUZZTIME) ./pkg/server
+	$(GO) test -run XXX -fuzz FuzzTCPStream -fuzztime $(FUZZTIME) ./pkg/server
