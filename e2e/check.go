@@ -145,10 +145,10 @@ func expectIPs() []string {
 }
 
 // expectCounted checks that stund's stund_binding_requests_total grew for
-// transport and family since before, and from which kind of source: the
-// client's public address when the path preserved it, an inside address
-// when it did not.
-func (s *Stund) expectCounted(t testing.TB, before map[requestKey]float64, transport string, f family, preserved bool) {
+// transport and family since before, with the source class of the address
+// stund should have seen (sourceIP): "client" for a public address, an
+// inside class (private, node, …) for an RFC 1918 / ULA one.
+func (s *Stund) expectCounted(t testing.TB, before map[requestKey]float64, transport string, f family, sourceIP string) {
 	t.Helper()
 	after := s.BindingRequests(t)
 	var total, fromClient float64
@@ -160,12 +160,13 @@ func (s *Stund) expectCounted(t testing.TB, before map[requestKey]float64, trans
 			}
 		}
 	}
+	public := !netip.MustParseAddr(sourceIP).IsPrivate()
 	switch {
 	case total < 1:
 		t.Errorf("stund_binding_requests_total{transport=%q,family=%q} did not grow", transport, f.Name)
-	case preserved && fromClient < 1:
-		t.Errorf("stund counted %v %s %s requests, none with source_class=\"client\"", total, transport, f.Name)
-	case !preserved && fromClient > 0:
-		t.Errorf("stund counted %v %s %s requests with source_class=\"client\", want only inside sources", fromClient, transport, f.Name)
+	case public && fromClient < 1:
+		t.Errorf("stund counted %v %s %s requests, none with source_class=\"client\" (source %s)", total, transport, f.Name, sourceIP)
+	case !public && fromClient > 0:
+		t.Errorf("stund counted %v %s %s requests with source_class=\"client\", want an inside class (source %s)", fromClient, transport, f.Name, sourceIP)
 	}
 }

@@ -11,7 +11,8 @@ import (
 var transports = []string{"udp", "tcp"}
 
 // TestLoadBalancer runs scenarios 1 to 4: a client with a known public IP
-// checks stund behind four kinds of load balancer path.
+// checks stund behind four kinds of load balancer path, the proxy in two
+// shapes (connecting from an inside address, or from the VIP itself).
 func TestLoadBalancer(t *testing.T) {
 	for _, sc := range []struct {
 		name    string
@@ -25,6 +26,7 @@ func TestLoadBalancer(t *testing.T) {
 		{"2-kube-proxy-cluster", KubeProxyCluster, "rewritten", 1, func(f family) string { return f.Node }, []string{"private-address"}},
 		{"3-cloud-lb-snat", CloudSNAT, "rewritten", 1, func(f family) string { return f.LBInside }, []string{"private-address"}},
 		{"4-proxy-lb", ProxyLB, "rewritten", 1, func(f family) string { return f.LBInside }, []string{"private-address"}},
+		{"4-proxy-lb-from-vip", ProxyFromVIP, "rewritten", 1, func(f family) string { return f.VIP }, []string{"target-address"}},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			top := NewTopology(t, TopologyOptions{Mode: sc.mode})
@@ -38,7 +40,7 @@ func TestLoadBalancer(t *testing.T) {
 						run.expect(t, sc.exit, sc.verdict)
 						run.expectProbe(t, tr, f, sc.verdict, sc.mapped(f), sc.reasons...)
 						run.expectPublicIP(t, f, f.Public, "expect-ip")
-						stund.expectCounted(t, before, tr, f, sc.verdict == "preserved")
+						stund.expectCounted(t, before, tr, f, sc.mapped(f))
 					})
 				}
 			}

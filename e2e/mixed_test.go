@@ -21,8 +21,8 @@ func TestHybridDSR(t *testing.T) {
 			run.expect(t, 1, "rewritten")
 			run.expectProbe(t, "udp", f, "rewritten", f.Node, "private-address")
 			run.expectProbe(t, "tcp", f, "preserved", f.Public, "same-address")
-			stund.expectCounted(t, before, "udp", f, false)
-			stund.expectCounted(t, before, "tcp", f, true)
+			stund.expectCounted(t, before, "udp", f, f.Node)
+			stund.expectCounted(t, before, "tcp", f, f.Public)
 		})
 	}
 }

@@ -153,14 +153,29 @@ func StartCoturn(t testing.TB, h *Host, addrs []string, extra ...string) *Proc {
 	return p
 }
 
+// nginxStream is where Debian's libnginx-mod-stream installs the module.
+const nginxStream = "/usr/lib/nginx/modules/ngx_stream_module.so"
+
 // startProxies makes the LB a proxy: haproxy for TCP and nginx's stream
 // module for UDP, each listening on the VIP and opening its own connections
-// to the node's NodePort.
-func (top *Topology) startProxies(t testing.TB) {
+// to the node's NodePort, from the LB's inside address or, with fromVIP,
+// from the VIP.
+func (top *Topology) startProxies(t testing.TB, fromVIP bool) {
 	t.Helper()
 	requireTool(t, "haproxy", "haproxy")
 	requireTool(t, "nginx", "nginx libnginx-mod-stream")
+	if _, err := os.Stat(nginxStream); err != nil {
+		unavailable(t, fmt.Sprintf("this scenario needs nginx's stream module: %v (Debian: apt-get install libnginx-mod-stream)", err))
+	}
 	dir := t.TempDir()
+	// source returns the haproxy and nginx directives that choose the
+	// address the proxy connects from.
+	source := func(f family) (haproxy, nginx string) {
+		if !fromVIP {
+			return "", ""
+		}
+		return "\tsource " + hostPort(f.VIP, 0) + "\n", "\t\tproxy_bind " + f.VIP + ";\n"
+	}
 
 	haproxyCfg := filepath.Join(dir, "haproxy.cfg")
 	var hb strings.Builder
@@ -173,34 +188,36 @@ defaults
 	timeout server 30s
 `)
 	for _, f := range families {
+		src, _ := source(f)
 		fmt.Fprintf(&hb, `frontend stun%[1]s
 	bind %[2]s
 	default_backend node%[1]s
 backend node%[1]s
-	server node %[3]s
-`, f.Short, hostPort(f.VIP, stunPort), hostPort(f.Node, nodePort))
+%[4]s	server node %[3]s
+`, f.Short, hostPort(f.VIP, stunPort), hostPort(f.Node, nodePort), src)
 	}
 	writeFile(t, haproxyCfg, hb.String())
 	hp := top.LB.Start("haproxy", "-db", "-f", haproxyCfg)
 
 	nginxCfg := filepath.Join(dir, "nginx.conf")
 	var nb strings.Builder
-	fmt.Fprintf(&nb, `load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+	fmt.Fprintf(&nb, `load_module %s;
 daemon off;
 master_process off;
 pid %s/nginx.pid;
 error_log stderr info;
 events { worker_connections 64; }
 stream {
-`, dir)
+`, nginxStream, dir)
 	for _, f := range families {
+		_, bind := source(f)
 		fmt.Fprintf(&nb, `	server {
 		listen %s udp;
 		proxy_pass %s;
-		proxy_responses 1;
+%s		proxy_responses 1;
 		proxy_timeout 5s;
 	}
-`, hostPort(f.VIP, stunPort), hostPort(f.Node, nodePort))
+`, hostPort(f.VIP, stunPort), hostPort(f.Node, nodePort), bind)
 	}
 	nb.WriteString("}\n")
 	writeFile(t, nginxCfg, nb.String())

@@ -99,11 +99,18 @@ const (
 	// HybridDSR: the node SNATs UDP and leaves TCP alone, like Cilium's
 	// hybrid DSR mode.
 	HybridDSR
+	// ProxyFromVIP: a proxy LB that opens its connections to the node from
+	// the VIP itself (a one-armed proxy on a public address), so the server
+	// sees the address the client sent to.
+	ProxyFromVIP
 )
 
 func (m LBMode) String() string {
-	return [...]string{"passthrough", "kube-proxy-cluster", "cloud-snat", "proxy", "hybrid-dsr"}[m]
+	return [...]string{"passthrough", "kube-proxy-cluster", "cloud-snat", "proxy", "hybrid-dsr", "proxy-from-vip"}[m]
 }
+
+// isProxy tells whether the LB is a proxy rather than a NAT.
+func (m LBMode) isProxy() bool { return m == ProxyLB || m == ProxyFromVIP }
 
 // Topology is the lab of issue 4: the hosts and the path between client and
 // pod.
@@ -167,8 +174,8 @@ table inet home {
 
 	top.LB.NFT(lbRules(opts.Mode))
 	top.Node.NFT(nodeRules(opts.Mode))
-	if opts.Mode == ProxyLB {
-		top.startProxies(t)
+	if opts.Mode.isProxy() {
+		top.startProxies(t, opts.Mode == ProxyFromVIP)
 	}
 	return top
 }
@@ -191,7 +198,7 @@ func addrs(v4, v6 string) []string {
 // for a cloud LB that does that.
 func lbRules(mode LBMode) string {
 	var dnat, snat []string
-	if mode != ProxyLB {
+	if !mode.isProxy() {
 		for _, f := range families {
 			dnat = append(dnat, fmt.Sprintf("%s daddr %s meta l4proto { tcp, udp } th dport %d dnat %s to %s",
 				f.NFT, f.VIP, stunPort, f.NFT, hostPort(f.Node, nodePort)))
