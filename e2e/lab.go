@@ -35,7 +35,6 @@ import (
 type Lab struct {
 	t     testing.TB
 	id    string
-	dir   string
 	hosts []*Host
 }
 
@@ -81,18 +80,15 @@ func randomID() string {
 func NewLab(t testing.TB) *Lab {
 	t.Helper()
 	requireLab(t)
-	l := &Lab{
-		t:   t,
-		id:  fmt.Sprintf("stundlab-%s-%d", runID, labSeq.Add(1)),
-		dir: t.TempDir(),
-	}
+	l := &Lab{t: t, id: fmt.Sprintf("stundlab-%s-%d", runID, labSeq.Add(1))}
 	t.Cleanup(l.close)
 	return l
 }
 
 // Host creates a namespace for role with loopback up, duplicate address
-// detection off (IPv6 addresses are usable at once) and reverse-path
-// filtering off (the lab's NAT paths are asymmetric on purpose in places).
+// detection off (IPv6 addresses are usable at once, no waiting for DAD) and
+// reverse-path filtering off (the lab's routing is symmetric, but whatever
+// default a distribution sets must not silently drop NATed traffic).
 func (l *Lab) Host(role string) *Host {
 	l.t.Helper()
 	h := &Host{Role: role, NS: l.id + "-" + role, lab: l}
