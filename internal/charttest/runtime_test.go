@@ -106,6 +106,9 @@ func freePort(t *testing.T) int {
 // drains, and stund must exit 0 within terminationGracePeriodSeconds.
 func TestStundServesRenderedProbes(t *testing.T) {
 	stunPort, httpPort := freePort(t), freePort(t)
+	for httpPort == stunPort {
+		httpPort = freePort(t)
+	}
 	ms := render(t, nil,
 		"stunPort="+strconv.Itoa(stunPort), "httpPort="+strconv.Itoa(httpPort),
 		"shutdown.drainTimeoutSeconds=2", "shutdown.preStopSleepSeconds=0", "logFormat=text")
