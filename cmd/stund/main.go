@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -68,6 +69,7 @@ type options struct {
 	tcpIdleTimeout time.Duration
 	rfc3489        bool
 	responseOrigin string
+	udpSockets     int
 	showVersion    bool
 }
 
@@ -124,6 +126,20 @@ func newFlagSet(stderr io.Writer, o *options) (*flag.FlagSet, []error) {
 
 		return d
 	}
+	intEnv := func(name string, def int) int {
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: not a whole number", name, v))
+
+			return def
+		}
+
+		return n
+	}
 	boolEnv := func(name string) bool {
 		v, ok := os.LookupEnv(name)
 		if !ok {
@@ -149,6 +165,7 @@ func newFlagSet(stderr io.Writer, o *options) (*flag.FlagSet, []error) {
 	fs.DurationVar(&o.tcpIdleTimeout, "tcp-idle-timeout", durationEnv("STUND_TCP_IDLE_TIMEOUT", server.DefaultTCPIdleTimeout), "close a TCP connection that completes no message in this time [STUND_TCP_IDLE_TIMEOUT]")
 	fs.BoolVar(&o.rfc3489, "rfc3489", boolEnv("STUND_RFC3489"), "also answer classic RFC 3489 clients (no magic cookie) with MAPPED-ADDRESS; off because such servers are used for reflection attacks [STUND_RFC3489]")
 	fs.StringVar(&o.responseOrigin, "response-origin", envOr("STUND_RESPONSE_ORIGIN", ""), "advertise this `ip:port` in RESPONSE-ORIGIN (RFC 5780), e.g. the load balancer's address; empty sends none [STUND_RESPONSE_ORIGIN]")
+	fs.IntVar(&o.udpSockets, "udp-sockets", intEnv("STUND_UDP_SOCKETS", runtime.GOMAXPROCS(0)), "UDP sockets per listen address, each served by its own worker and sharing the port (SO_REUSEPORT); default: one per CPU [STUND_UDP_SOCKETS]")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	fs.SetOutput(io.Discard) // errors are reported by run, in one line
 	fs.Usage = func() {}
@@ -232,6 +249,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.tcpIdleTimeout <= 0 {
 		return usageErr(fmt.Errorf("--tcp-idle-timeout %s: must be positive", o.tcpIdleTimeout))
 	}
+	if o.udpSockets < 1 {
+		return usageErr(fmt.Errorf("--udp-sockets %d: want 1 or more", o.udpSockets))
+	}
 	var origin netip.AddrPort
 	if o.responseOrigin != "" {
 		if origin, err = netip.ParseAddrPort(o.responseOrigin); err != nil {
@@ -253,6 +273,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ResponseOrigin: origin,
 		RFC3489:        o.rfc3489,
 		TCPIdleTimeout: o.tcpIdleTimeout,
+		UDPSockets:     o.udpSockets,
 		Metrics:        metrics,
 		LoggerFactory:  logFactory,
 	})

@@ -79,6 +79,8 @@ func TestUsageErrors(t *testing.T) {
 		{"listen without port", nil, []string{"--listen", "127.0.0.1", "--http-listen", ""}, 2, `"127.0.0.1"`},
 		{"bad drain timeout env", []string{"STUND_DRAIN_TIMEOUT=soon"}, nil, 2, "STUND_DRAIN_TIMEOUT"},
 		{"software too long", nil, []string{"--software", strings.Repeat("s", 200)}, 2, "software"},
+		{"zero udp sockets", nil, []string{"--udp-sockets", "0"}, 2, "--udp-sockets"},
+		{"bad udp sockets env", []string{"STUND_UDP_SOCKETS=many"}, nil, 2, "STUND_UDP_SOCKETS"},
 		{"bad response origin", nil, []string{"--response-origin", "lb.example"}, 2, "--response-origin"},
 		{"udp port in use", nil, []string{"--listen", busy.LocalAddr().String(), "--http-listen", ""}, 1, busy.LocalAddr().String()},
 		{"http port in use", nil, []string{"--listen", "127.0.0.1:0", "--http-listen", busyTCP(t)}, 1, "--http-listen"},

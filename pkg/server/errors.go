@@ -12,6 +12,8 @@ var (
 	ErrBadMaxMessageSize = errors.New("max message size out of range")
 	// ErrBadTimeout is a negative timeout.
 	ErrBadTimeout = errors.New("timeout must not be negative")
+	// ErrBadUDPSockets is a UDPSockets value out of range.
+	ErrBadUDPSockets = errors.New("bad number of UDP sockets")
 	// ErrStarted is returned by a second call to Start.
 	ErrStarted = errors.New("server already started")
 )

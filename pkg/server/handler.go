@@ -46,6 +46,7 @@ const (
 	reasonResponse                 // success or error responses are never answered
 	reasonUnsupportedMethod        // a request for a method other than Binding
 	reasonTooLarge                 // over the maximum message size (TCP)
+	reasonBadSource                // from port 0 or an address no answer may go to
 	reasonCount
 )
 
@@ -62,6 +63,7 @@ var reasonNames = [reasonCount]string{
 	reasonResponse:          "response",
 	reasonUnsupportedMethod: "unsupported_method",
 	reasonTooLarge:          "too_large",
+	reasonBadSource:         "bad_source",
 }
 
 func (r reason) String() string { return reasonNames[r] }
@@ -102,7 +104,8 @@ type scratch struct {
 	in      stun.Message
 	out     stun.Message
 	unknown [maxUnknownListed]uint16
-	attr    [20]byte
+	attr    [32]byte // one attribute value: an address, ERROR-CODE, a CRC
+	list    [2 * maxUnknownListed]byte
 }
 
 func newScratch() *scratch {
@@ -125,6 +128,9 @@ type result struct {
 // arrived from src. When the message is to be answered it returns the
 // response, which aliases s and is valid until the next call.
 func (h *handler) handle(s *scratch, b []byte, src netip.AddrPort) ([]byte, result) {
+	if !answerable(src) {
+		return nil, discard(reasonBadSource)
+	}
 	if len(b) < headerSize {
 		return nil, discard(reasonShort)
 	}
@@ -169,6 +175,16 @@ func (h *handler) handle(s *scratch, b []byte, src netip.AddrPort) ([]byte, resu
 	}
 
 	return h.success(s, src), result{outcome: outcomeSuccess, binding: true}
+}
+
+// answerable reports whether an answer may be sent to src: never to port
+// 0, an unspecified, multicast or broadcast address, where a forged source
+// would turn the server into a reflector.
+func answerable(src netip.AddrPort) bool {
+	a := src.Addr().Unmap()
+
+	return src.Port() != 0 && a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() &&
+		a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
 func discard(r reason) result { return result{outcome: outcomeDiscard, reason: r} }
@@ -270,11 +286,10 @@ func (h *handler) error420(s *scratch, unknown []uint16) []byte {
 	v = append(v, 0, 0, 4, 20)
 	v = append(v, reasonPhrase...)
 	s.out.Add(stun.AttrErrorCode, v)
-	var list [2 * maxUnknownListed]byte
 	for i, t := range unknown {
-		binary.BigEndian.PutUint16(list[2*i:], t)
+		binary.BigEndian.PutUint16(s.list[2*i:], t)
 	}
-	s.out.Add(stun.AttrUnknownAttributes, list[:2*len(unknown)])
+	s.out.Add(stun.AttrUnknownAttributes, s.list[:2*len(unknown)])
 
 	return h.finish(s)
 }

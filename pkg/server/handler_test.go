@@ -161,41 +161,50 @@ func TestHandleReceiveRules(t *testing.T) {
 		rfc3489 bool
 		outcome outcome
 		reason  reason
+		src     string
 	}{
-		{"valid with fingerprint", valid, false, outcomeSuccess, reasonNone},
-		{"valid without fingerprint", build(t, stun.BindingRequest), false, outcomeSuccess, reasonNone},
-		{"empty", nil, false, outcomeDiscard, reasonShort},
-		{"short header", valid[:19], false, outcomeDiscard, reasonShort},
-		{"first two bits set", withBits, false, outcomeDiscard, reasonNotSTUN},
-		{"length not multiple of 4", badLengthOdd, false, outcomeDiscard, reasonBadLength},
-		{"trailing bytes after message", trailing, false, outcomeDiscard, reasonBadLength},
-		{"truncated datagram", valid[:len(valid)-4], false, outcomeDiscard, reasonBadLength},
+		{"valid with fingerprint", valid, false, outcomeSuccess, reasonNone, ""},
+		{"valid without fingerprint", build(t, stun.BindingRequest), false, outcomeSuccess, reasonNone, ""},
+		{"empty", nil, false, outcomeDiscard, reasonShort, ""},
+		{"short header", valid[:19], false, outcomeDiscard, reasonShort, ""},
+		{"first two bits set", withBits, false, outcomeDiscard, reasonNotSTUN, ""},
+		{"length not multiple of 4", badLengthOdd, false, outcomeDiscard, reasonBadLength, ""},
+		{"trailing bytes after message", trailing, false, outcomeDiscard, reasonBadLength, ""},
+		{"truncated datagram", valid[:len(valid)-4], false, outcomeDiscard, reasonBadLength, ""},
 		{"wrong magic cookie on a response type", func() []byte {
 			b := bytes.Clone(badCookie)
 			binary.BigEndian.PutUint16(b[0:2], 0x0101)
 
 			return b
-		}(), false, outcomeDiscard, reasonBadCookie},
-		{"classic request, rfc3489 off", classic, false, outcomeDiscard, reasonRFC3489Disabled},
-		{"classic request, rfc3489 on", classic, true, outcomeSuccess, reasonNone},
-		{"attribute overruns message", truncatedAttr, false, outcomeDiscard, reasonMalformed},
-		{"bad fingerprint", badFP, false, outcomeDiscard, reasonBadFingerprint},
-		{"fingerprint not last", fpNotLast, false, outcomeDiscard, reasonBadFingerprint},
-		{"indication", build(t, stun.NewType(stun.MethodBinding, stun.ClassIndication)), false, outcomeDiscard, reasonIndication},
-		{"success response", build(t, stun.BindingSuccess), false, outcomeDiscard, reasonResponse},
-		{"error response", build(t, stun.BindingError), false, outcomeDiscard, reasonResponse},
-		{"allocate request", build(t, stun.NewType(stun.MethodAllocate, stun.ClassRequest)), false, outcomeDiscard, reasonUnsupportedMethod},
-		{"unknown optional attribute", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0xC001, Value: []byte{1, 2, 3}}), false, outcomeSuccess, reasonNone},
-		{"unknown required attribute", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x7F01, Value: []byte{1}}), false, outcomeError420, reasonNone},
-		{"credentials are not checked", build(t, stun.BindingRequest, stun.NewUsername("a:b"), stun.NewShortTermIntegrity("wrong"), stun.Fingerprint), false, outcomeSuccess, reasonNone},
-		{"change request asking nothing", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x0003, Value: []byte{0, 0, 0, 0}}), false, outcomeSuccess, reasonNone},
-		{"change request for another ip", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x0003, Value: []byte{0, 0, 0, 4}}), false, outcomeError420, reasonNone},
-		{"change request for another port", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x0003, Value: []byte{0, 0, 0, 2}}), false, outcomeError420, reasonNone},
-		{"response-port is not supported", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x0027, Value: []byte{0, 1, 0, 0}}), false, outcomeError420, reasonNone},
+		}(), false, outcomeDiscard, reasonBadCookie, ""},
+		{"classic request, rfc3489 off", classic, false, outcomeDiscard, reasonRFC3489Disabled, ""},
+		{"classic request, rfc3489 on", classic, true, outcomeSuccess, reasonNone, ""},
+		{"attribute overruns message", truncatedAttr, false, outcomeDiscard, reasonMalformed, ""},
+		{"bad fingerprint", badFP, false, outcomeDiscard, reasonBadFingerprint, ""},
+		{"fingerprint not last", fpNotLast, false, outcomeDiscard, reasonBadFingerprint, ""},
+		{"indication", build(t, stun.NewType(stun.MethodBinding, stun.ClassIndication)), false, outcomeDiscard, reasonIndication, ""},
+		{"success response", build(t, stun.BindingSuccess), false, outcomeDiscard, reasonResponse, ""},
+		{"error response", build(t, stun.BindingError), false, outcomeDiscard, reasonResponse, ""},
+		{"allocate request", build(t, stun.NewType(stun.MethodAllocate, stun.ClassRequest)), false, outcomeDiscard, reasonUnsupportedMethod, ""},
+		{"unknown optional attribute", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0xC001, Value: []byte{1, 2, 3}}), false, outcomeSuccess, reasonNone, ""},
+		{"unknown required attribute", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x7F01, Value: []byte{1}}), false, outcomeError420, reasonNone, ""},
+		{"credentials are not checked", build(t, stun.BindingRequest, stun.NewUsername("a:b"), stun.NewShortTermIntegrity("wrong"), stun.Fingerprint), false, outcomeSuccess, reasonNone, ""},
+		{"change request asking nothing", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x0003, Value: []byte{0, 0, 0, 0}}), false, outcomeSuccess, reasonNone, ""},
+		{"change request for another ip", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x0003, Value: []byte{0, 0, 0, 4}}), false, outcomeError420, reasonNone, ""},
+		{"change request for another port", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x0003, Value: []byte{0, 0, 0, 2}}), false, outcomeError420, reasonNone, ""},
+		{"response-port is not supported", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x0027, Value: []byte{0, 1, 0, 0}}), false, outcomeError420, reasonNone, ""},
+		{"from port 0", valid, false, outcomeDiscard, reasonBadSource, "203.0.113.10:0"},
+		{"from unspecified", valid, false, outcomeDiscard, reasonBadSource, "0.0.0.0:5000"},
+		{"from broadcast", valid, false, outcomeDiscard, reasonBadSource, "255.255.255.255:5000"},
+		{"from multicast", valid, false, outcomeDiscard, reasonBadSource, "[ff02::1]:5000"},
+		{"from mapped multicast", valid, false, outcomeDiscard, reasonBadSource, "[::ffff:224.0.0.1]:5000"},
 	}
-	src := netip.MustParseAddrPort("203.0.113.10:40000")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			src := netip.MustParseAddrPort("203.0.113.10:40000")
+			if tc.src != "" {
+				src = netip.MustParseAddrPort(tc.src)
+			}
 			h := handler{software: []byte("stund"), rfc3489: tc.rfc3489}
 			resp, res := h.handle(newScratch(), tc.msg, src)
 			if res.outcome != tc.outcome || res.reason != tc.reason {

@@ -117,22 +117,57 @@ func NewMetrics(reg prometheus.Registerer, version string) (*Metrics, error) {
 	return m, nil
 }
 
-// count records what happened to one message of n bytes and its answer of
-// out bytes.
-func (m *Metrics) count(t transport, f family, class SourceClass, res result, n, out int) {
-	m.in[t].Add(float64(n))
+// tally counts what one worker saw since its last flush, so that the
+// packet path touches no shared cache lines: a batch is added to the
+// Prometheus counters at once.
+type tally struct {
+	requests [familyCount][classCount]uint64
+	success  [familyCount]uint64
+	err420   [familyCount]uint64
+	dropped  [familyCount][reasonCount]uint64
+	in, out  int
+}
+
+// add records one message of n bytes and what the handler did with it.
+func (t *tally) add(f family, class SourceClass, res result, n int) {
+	t.in += n
 	if res.binding {
-		m.requests[t][f][class].Inc()
+		t.requests[f][class]++
 	}
 	switch res.outcome {
 	case outcomeSuccess:
-		m.success[t][f].Inc()
+		t.success[f]++
 	case outcomeError420:
-		m.err420[t][f].Inc()
+		t.err420[f]++
 	case outcomeDiscard:
-		m.dropped[t][f][res.reason].Inc()
+		t.dropped[f][res.reason]++
 	}
-	if out > 0 {
-		m.out[t].Add(float64(out))
+}
+
+// flush adds t to the counters of transport tr and zeroes it.
+func (m *Metrics) flush(tr transport, t *tally) {
+	addCount := func(c prometheus.Counter, v *uint64) {
+		if *v != 0 {
+			c.Add(float64(*v))
+			*v = 0
+		}
+	}
+	for f := range familyCount {
+		for c := range classCount {
+			addCount(m.requests[tr][f][c], &t.requests[f][c])
+		}
+		addCount(m.success[tr][f], &t.success[f])
+		addCount(m.err420[tr][f], &t.err420[f])
+		for r := reasonShort; r < reasonCount; r++ {
+			addCount(m.dropped[tr][f][r], &t.dropped[f][r])
+		}
+	}
+	if t.in != 0 {
+		m.in[tr].Add(float64(t.in))
+		t.in = 0
+	}
+	if t.out != 0 {
+		m.out[tr].Add(float64(t.out))
+		t.out = 0
 	}
 }

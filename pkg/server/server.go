@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -28,6 +29,7 @@ const (
 	MaxSoftwareLength = 127
 
 	tcpWriteTimeout = 10 * time.Second
+	maxUDPSockets   = 1024
 	udpBufferSize   = 2048
 )
 
@@ -54,6 +56,10 @@ type Config struct {
 	// TCPIdleTimeout closes a TCP connection that completes no message
 	// in this time. Zero means DefaultTCPIdleTimeout.
 	TCPIdleTimeout time.Duration
+	// UDPSockets is how many UDP sockets, each with its own worker, serve
+	// each listen address, sharing the port with SO_REUSEPORT so the
+	// kernel spreads clients across them. Zero means GOMAXPROCS.
+	UDPSockets int
 	// Classifier classifies request sources for metrics; nil means a
 	// StaticClassifier with no internal prefixes.
 	Classifier Classifier
@@ -108,6 +114,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.TCPIdleTimeout < 0 {
 		return nil, fmt.Errorf("%w: %s", ErrBadTimeout, cfg.TCPIdleTimeout)
+	}
+	if cfg.UDPSockets == 0 {
+		cfg.UDPSockets = runtime.GOMAXPROCS(0)
+	}
+	if cfg.UDPSockets < 0 || cfg.UDPSockets > maxUDPSockets {
+		return nil, fmt.Errorf("%w: %d, want 1 to %d", ErrBadUDPSockets, cfg.UDPSockets, maxUDPSockets)
 	}
 	if cfg.Classifier == nil {
 		cfg.Classifier = StaticClassifier{}
@@ -178,39 +190,83 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.started = true
 	for _, addr := range s.cfg.Listen {
-		u, t, err := bindPair(ctx, addr)
+		us, t, err := bindGroup(ctx, addr, s.cfg.UDPSockets)
 		if err != nil {
-			s.closeLocked()
+			_ = s.closeLocked()
 
 			return err
 		}
-		s.udp = append(s.udp, u)
+		s.udp = append(s.udp, us...)
 		s.tcp = append(s.tcp, t)
-		bound := u.LocalAddr().(*net.UDPAddr).AddrPort() //nolint:forcetypeassert // a UDPConn's address
+		bound := us[0].LocalAddr().(*net.UDPAddr).AddrPort() //nolint:forcetypeassert // a UDPConn's address
 		s.addrs = append(s.addrs, bound)
+		if len(us) > 1 {
+			s.log.Infof("listening udp %s (%d sockets)", bound, len(us))
+		} else {
+			s.log.Infof("listening udp %s", bound)
+		}
+		s.log.Infof("listening tcp %s", bound)
 	}
-	for i := range s.udp {
-		s.log.Infof("listening udp %s", s.addrs[i])
-		s.log.Infof("listening tcp %s", s.addrs[i])
-		s.wg.Add(2)
-		go s.serveUDP(s.udp[i])
-		go s.serveTCP(s.tcp[i])
+	for _, u := range s.udp {
+		s.wg.Add(1)
+		go s.serveUDP(u)
+	}
+	for _, t := range s.tcp {
+		s.wg.Add(1)
+		go s.serveTCP(t)
 	}
 
 	return nil
 }
 
+// udpReadBuffer is the receive buffer asked of the kernel for each UDP
+// socket, so bursts queue instead of dropping; the kernel may cap it at
+// net.core.rmem_max.
+const udpReadBuffer = 4 << 20
+
+// bindGroup binds n UDP sockets and one TCP listener on addr, all on the
+// same port.
+func bindGroup(ctx context.Context, addr string, n int) ([]*net.UDPConn, *net.TCPListener, error) {
+	first, l, err := bindPair(ctx, addr, n > 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	us := []*net.UDPConn{first}
+	bound := first.LocalAddr().String()
+	lc := net.ListenConfig{Control: reusePort}
+	for len(us) < n {
+		pc, err := lc.ListenPacket(ctx, "udp", bound)
+		if err != nil {
+			for _, u := range us {
+				_ = u.Close()
+			}
+			_ = l.Close()
+
+			return nil, nil, fmt.Errorf("listen udp %s (socket %d of %d): %w", bound, len(us)+1, n, err)
+		}
+		us = append(us, pc.(*net.UDPConn)) //nolint:forcetypeassert // "udp" gives a UDPConn
+	}
+	for _, u := range us {
+		_ = u.SetReadBuffer(udpReadBuffer)
+	}
+
+	return us, l, nil
+}
+
 // bindPair binds UDP and TCP on addr, on the same port. With port 0 it
 // retries until the port UDP got is also free for TCP.
-func bindPair(ctx context.Context, addr string) (*net.UDPConn, *net.TCPListener, error) {
+func bindPair(ctx context.Context, addr string, shared bool) (*net.UDPConn, *net.TCPListener, error) {
 	_, port, err := splitListen(addr)
 	if err != nil {
 		return nil, nil, err
 	}
-	var lc net.ListenConfig
+	var lc, ulc net.ListenConfig
+	if shared {
+		ulc.Control = reusePort
+	}
 	const attempts = 20
 	for range attempts {
-		pc, err := lc.ListenPacket(ctx, "udp", addr)
+		pc, err := ulc.ListenPacket(ctx, "udp", addr)
 		if err != nil {
 			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
 		}

@@ -393,3 +393,67 @@ func TestCloseWithOpenConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestManyUDPSockets serves one port with several SO_REUSEPORT sockets:
+// every client, whichever socket the kernel hands it to, is answered with
+// its own address, and the counters add up across workers.
+func TestManyUDPSockets(t *testing.T) {
+	s, _ := startServer(t, Config{Listen: []string{"127.0.0.1:0"}, UDPSockets: 4})
+	if got := len(s.udp); got != 4 {
+		t.Fatalf("%d UDP sockets, want 4", got)
+	}
+	const clients = 40
+	for range clients {
+		req := build(t, stun.BindingRequest, stun.Fingerprint)
+		resp, local := exchangeUDP(t, s.Addrs()[0], req, 2*time.Second)
+		if resp == nil {
+			t.Fatal("no response")
+		}
+		assertMapped(t, decode(t, resp), local)
+	}
+	waitCounter(t, "stund_binding_requests_total", s.metrics.requests[transportUDP][familyIPv4][ClassPrivate], clients)
+	waitCounter(t, "stund_responses_total", s.metrics.success[transportUDP][familyIPv4], clients)
+}
+
+// TestUDPBatch sends a burst far larger than one recvmmsg batch from one
+// socket and checks that every request gets its own answer.
+func TestUDPBatch(t *testing.T) {
+	s, _ := startServer(t, Config{Listen: []string{"127.0.0.1:0"}, UDPSockets: 1})
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addrs()[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadBuffer(1 << 20)
+	const burst = 300
+	want := map[[12]byte]bool{}
+	for range burst {
+		req := build(t, stun.BindingRequest)
+		want[[12]byte(req[8:20])] = true
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local := c.LocalAddr().(*net.UDPAddr).AddrPort() //nolint:forcetypeassert // a UDPConn's address
+	buf := make([]byte, 1500)
+	got := 0
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	for got < burst {
+		n, err := c.Read(buf)
+		if err != nil {
+			break
+		}
+		m := decode(t, buf[:n])
+		if !want[m.TransactionID] {
+			t.Fatalf("answer to an unknown or repeated transaction %x", m.TransactionID)
+		}
+		delete(want, m.TransactionID)
+		assertMapped(t, m, local)
+		got++
+	}
+	// Loopback may drop under a burst only if buffers overflow; 300 small
+	// datagrams fit in the default buffers.
+	if got != burst {
+		t.Errorf("%d of %d answered", got, burst)
+	}
+}

@@ -78,6 +78,12 @@ func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 	r := bufio.NewReaderSize(c, tcpReadBuffer)
 	msg := make([]byte, 0, tcpReadBuffer)
 	sc := newScratch()
+	var t tally
+	count := func(res result, n, sent int) {
+		t.add(fam, class, res, n)
+		t.out += sent
+		s.metrics.flush(transportTCP, &t)
+	}
 	for {
 		if err := c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout)); err != nil {
 			return
@@ -89,7 +95,7 @@ func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 		}
 		if res.outcome == outcomeDiscard {
 			// The framing is broken: nothing after it can be trusted.
-			s.metrics.count(transportTCP, fam, class, res, len(msg), 0)
+			count(res, len(msg), 0)
 			if s.debug {
 				s.logRequest("tcp", peer.String(), class, res)
 			}
@@ -103,7 +109,7 @@ func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 			_ = c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
 			sent, werr = c.Write(resp)
 		}
-		s.metrics.count(transportTCP, fam, class, res, len(msg), sent)
+		count(res, len(msg), sent)
 		if s.debug {
 			s.logRequest("tcp", peer.String(), class, res)
 		}

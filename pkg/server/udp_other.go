@@ -1,3 +1,5 @@
+//go:build !linux
+
 package server
 
 import (
@@ -10,6 +12,7 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 	defer s.wg.Done()
 	buf := make([]byte, udpBufferSize)
 	sc := newScratch()
+	var t tally
 	for {
 		n, src, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -28,20 +31,11 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 			}
 		}
 		class := s.classify.Classify(src.Addr())
-		s.metrics.count(transportUDP, familyOf(src.Addr()), class, res, n, sent)
+		t.add(familyOf(src.Addr()), class, res, n)
+		t.out += sent
+		s.metrics.flush(transportUDP, &t)
 		if s.debug {
 			s.logRequest("udp", src.String(), class, res)
 		}
-	}
-}
-
-func (s *Server) logRequest(network, src string, class SourceClass, res result) {
-	switch res.outcome {
-	case outcomeSuccess:
-		s.log.Debugf("%s binding from %s (%s): success", network, src, class)
-	case outcomeError420:
-		s.log.Debugf("%s binding from %s (%s): 420 unknown attribute", network, src, class)
-	case outcomeDiscard:
-		s.log.Debugf("%s message from %s discarded: %s", network, src, res.reason)
 	}
 }

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package server
+
+import (
+	"errors"
+	"syscall"
+)
+
+// reusePort is Linux-only here; elsewhere run one UDP socket per address.
+func reusePort(_, _ string, _ syscall.RawConn) error {
+	return errors.New("several UDP sockets per address need SO_REUSEPORT (Linux); use one")
+}
