@@ -79,6 +79,9 @@ func main() {
 
 // run is the whole command; it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, color bool) int {
+	if len(args) > 0 && args[0] == "load" {
+		return runLoad(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("stuncheck", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var expect, refs multi

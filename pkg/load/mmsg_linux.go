@@ -1,0 +1,148 @@
+package load
+
+import (
+	"fmt"
+	"net"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// recvSize is the room for one received datagram; a Binding response is
+// about 50 to 100 bytes, anything that does not fit is counted malformed.
+const recvSize = 1536
+
+// udpIO batches datagrams on a connected UDP socket with recvmmsg and
+// sendmmsg. The message headers are built once and point at fixed
+// buffers, so a call allocates nothing. (golang.org/x/net/ipv4's ReadBatch
+// would allocate a net.UDPAddr for every datagram it receives.)
+type udpIO struct {
+	rc   syscall.RawConn
+	rhdr []unix.Mmsghdr
+	riov []unix.Iovec
+	rbuf []byte
+	shdr []unix.Mmsghdr
+	siov []unix.Iovec
+
+	// Arguments and results of the call in progress.
+	off, cnt int
+	n        int
+	errno    syscall.Errno
+	recvF    func(uintptr) bool
+	sendF    func(uintptr) bool
+}
+
+// newUDPIO prepares batch receive buffers and send headers pointing at the
+// requests in sendBuf (requestSize bytes each).
+func newUDPIO(conn *net.UDPConn, batch int, sendBuf []byte) (*udpIO, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("raw socket: %w", err)
+	}
+	u := &udpIO{
+		rc:   rc,
+		rhdr: make([]unix.Mmsghdr, batch),
+		riov: make([]unix.Iovec, batch),
+		rbuf: make([]byte, batch*recvSize),
+		shdr: make([]unix.Mmsghdr, batch),
+		siov: make([]unix.Iovec, batch),
+	}
+	for i := range batch {
+		u.riov[i].Base = &u.rbuf[i*recvSize]
+		u.riov[i].SetLen(recvSize)
+		u.rhdr[i].Hdr.Iov = &u.riov[i]
+		u.rhdr[i].Hdr.SetIovlen(1)
+		u.siov[i].Base = &sendBuf[i*requestSize]
+		u.siov[i].SetLen(requestSize)
+		u.shdr[i].Hdr.Iov = &u.siov[i]
+		u.shdr[i].Hdr.SetIovlen(1)
+	}
+	u.recvF = u.recvmmsg
+	u.sendF = u.sendmmsg
+
+	return u, nil
+}
+
+func (u *udpIO) recvmmsg(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&u.rhdr[0])),
+			uintptr(len(u.rhdr)), unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		case 0:
+			u.n, u.errno = int(r), 0
+		default:
+			u.n, u.errno = 0, e
+		}
+
+		return true
+	}
+}
+
+func (u *udpIO) sendmmsg(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&u.shdr[u.off])),
+			uintptr(u.cnt), unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		case 0:
+			u.n, u.errno = int(r), 0
+		default:
+			u.n, u.errno = 0, e
+		}
+
+		return true
+	}
+}
+
+// recv waits for datagrams and returns how many arrived. A socket error
+// (such as ICMP port unreachable) is returned as a syscall.Errno with n 0;
+// a deadline as the net package's error.
+func (u *udpIO) recv() (int, error) {
+	if err := u.rc.Read(u.recvF); err != nil {
+		return 0, err
+	}
+	if u.errno != 0 {
+		return 0, u.errno
+	}
+
+	return u.n, nil
+}
+
+// msg returns received datagram i, or nil if it was truncated.
+func (u *udpIO) msg(i int) []byte {
+	h := &u.rhdr[i]
+	if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
+		return nil
+	}
+	h.Hdr.Flags = 0
+
+	return u.rbuf[i*recvSize : i*recvSize+int(h.Len)]
+}
+
+// send sends the first n requests of the send buffer and returns how many
+// the kernel refused (each refusal skips one datagram).
+func (u *udpIO) send(n int) (failed int) {
+	for off := 0; off < n; {
+		u.off, u.cnt = off, n-off
+		if err := u.rc.Write(u.sendF); err != nil {
+			return failed + n - off
+		}
+		if u.errno != 0 {
+			failed++
+			off++
+
+			continue
+		}
+		off += u.n
+	}
+
+	return failed
+}

@@ -1,0 +1,169 @@
+package load
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pion/logging"
+)
+
+// Defaults for the options.
+const (
+	DefaultConnections = 4
+	DefaultWindow      = 16
+	DefaultDuration    = 10 * time.Second
+	DefaultTimeout     = time.Second
+	DefaultBatch       = 64
+)
+
+// MappedCheck says what XOR-MAPPED-ADDRESS every success response must
+// carry.
+type MappedCheck int
+
+const (
+	// MappedAuto is MappedLocal when the target is a loopback address and
+	// MappedStable otherwise.
+	MappedAuto MappedCheck = iota
+	// MappedLocal: the socket's own local address (no NAT on the path).
+	MappedLocal
+	// MappedStable: the same address for every response on a socket (the
+	// first one seen): a NAT or load balancer may rewrite the source but
+	// must keep one mapping per socket.
+	MappedStable
+	// MappedOff checks only that a valid XOR-MAPPED-ADDRESS is present.
+	MappedOff
+)
+
+var mappedNames = [...]string{"auto", "local", "stable", "off"}
+
+// String returns the check's name: auto, local, stable or off.
+func (m MappedCheck) String() string {
+	if m < 0 || int(m) >= len(mappedNames) {
+		return "unknown"
+	}
+
+	return mappedNames[m]
+}
+
+// ParseMappedCheck parses auto, local, stable or off.
+func ParseMappedCheck(s string) (MappedCheck, error) {
+	for i, n := range mappedNames {
+		if s == n {
+			return MappedCheck(i), nil
+		}
+	}
+
+	return 0, fmt.Errorf("%w: mapped-address check %q: want auto, local, stable or off", ErrConfig, s)
+}
+
+// Progress is a snapshot of a running load, passed to the WithProgress
+// callback.
+type Progress struct {
+	// Elapsed is the time since the first request.
+	Elapsed time.Duration
+	// Sent, Responses, Invalid, Lost and Late are totals so far (see
+	// Result).
+	Sent, Responses, Invalid, Lost, Late uint64
+	// Rate is the valid responses per second since the previous snapshot.
+	Rate float64
+	// Draining is true once sending has stopped.
+	Draining bool
+}
+
+// Option configures Run.
+type Option func(*config)
+
+type config struct {
+	network     string
+	connections int
+	window      int
+	rate        float64
+	duration    time.Duration
+	timeout     time.Duration
+	batch       int
+	mapped      MappedCheck
+	progress    func(Progress)
+	progressInt time.Duration
+	logger      logging.LoggerFactory
+}
+
+// WithNetwork selects "udp" (the default) or "tcp".
+func WithNetwork(network string) Option { return func(c *config) { c.network = network } }
+
+// WithConnections sets the number of UDP sockets (source ports) or TCP
+// connections (default DefaultConnections).
+func WithConnections(n int) Option { return func(c *config) { c.connections = n } }
+
+// WithWindow sets the requests in flight per connection in a closed loop
+// (default DefaultWindow). It is ignored with WithRate.
+func WithWindow(w int) Option { return func(c *config) { c.window = w } }
+
+// WithRate switches to an open loop: requests per second in total, spread
+// evenly over the connections, sent whatever the server answers.
+func WithRate(r float64) Option { return func(c *config) { c.rate = r } }
+
+// WithDuration sets how long requests are sent (default DefaultDuration).
+func WithDuration(d time.Duration) Option { return func(c *config) { c.duration = d } }
+
+// WithTimeout sets how long a request may stay unanswered before it counts
+// as lost, and how long Run waits for answers after sending stops (default
+// DefaultTimeout).
+func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithBatch sets the most datagrams sent or received per system call
+// (default DefaultBatch).
+func WithBatch(n int) Option { return func(c *config) { c.batch = n } }
+
+// WithMappedCheck sets the XOR-MAPPED-ADDRESS check (default MappedAuto).
+func WithMappedCheck(m MappedCheck) Option { return func(c *config) { c.mapped = m } }
+
+// WithProgress calls fn every interval while the load runs, from another
+// goroutine.
+func WithProgress(interval time.Duration, fn func(Progress)) Option {
+	return func(c *config) {
+		c.progressInt = interval
+		c.progress = fn
+	}
+}
+
+// WithLoggerFactory sets where the generator logs (connection failures).
+func WithLoggerFactory(f logging.LoggerFactory) Option { return func(c *config) { c.logger = f } }
+
+func newConfig(opts []Option) (config, error) {
+	c := config{
+		network:     "udp",
+		connections: DefaultConnections,
+		window:      DefaultWindow,
+		duration:    DefaultDuration,
+		timeout:     DefaultTimeout,
+		batch:       DefaultBatch,
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	switch {
+	case c.network != "udp" && c.network != "tcp":
+		return c, fmt.Errorf("%w: network %q: want udp or tcp", ErrConfig, c.network)
+	case c.connections < 1 || c.connections > 65536:
+		return c, fmt.Errorf("%w: connections %d: want 1 to 65536", ErrConfig, c.connections)
+	case c.rate == 0 && (c.window < 1 || c.window > 1<<16):
+		return c, fmt.Errorf("%w: window %d: want 1 to 65536", ErrConfig, c.window)
+	case c.rate < 0:
+		return c, fmt.Errorf("%w: rate %g: must be positive", ErrConfig, c.rate)
+	case c.duration <= 0:
+		return c, fmt.Errorf("%w: duration %s: must be positive", ErrConfig, c.duration)
+	case c.timeout <= 0:
+		return c, fmt.Errorf("%w: timeout %s: must be positive", ErrConfig, c.timeout)
+	case c.batch < 1 || c.batch > 1024:
+		return c, fmt.Errorf("%w: batch %d: want 1 to 1024", ErrConfig, c.batch)
+	case c.mapped < MappedAuto || c.mapped > MappedOff:
+		return c, fmt.Errorf("%w: unknown mapped-address check %d", ErrConfig, c.mapped)
+	case c.progress != nil && c.progressInt <= 0:
+		return c, fmt.Errorf("%w: progress interval %s: must be positive", ErrConfig, c.progressInt)
+	}
+	if c.logger == nil {
+		c.logger = logging.NewDefaultLoggerFactory()
+	}
+
+	return c, nil
+}
