@@ -70,6 +70,9 @@ type options struct {
 	rfc3489        bool
 	responseOrigin string
 	udpSockets     int
+	proxyProtocol  bool
+	proxyTrusted   listFlag
+	proxyOptional  bool
 	showVersion    bool
 }
 
@@ -166,6 +169,12 @@ func newFlagSet(stderr io.Writer, o *options) (*flag.FlagSet, []error) {
 	fs.BoolVar(&o.rfc3489, "rfc3489", boolEnv("STUND_RFC3489"), "also answer classic RFC 3489 clients (no magic cookie) with MAPPED-ADDRESS; off because such servers are used for reflection attacks [STUND_RFC3489]")
 	fs.StringVar(&o.responseOrigin, "response-origin", envOr("STUND_RESPONSE_ORIGIN", ""), "advertise this `ip:port` in RESPONSE-ORIGIN (RFC 5780), e.g. the load balancer's address; empty sends none [STUND_RESPONSE_ORIGIN]")
 	fs.IntVar(&o.udpSockets, "udp-sockets", intEnv("STUND_UDP_SOCKETS", runtime.GOMAXPROCS(0)), "UDP sockets per listen address, each served by its own worker and sharing the port (SO_REUSEPORT); default: one per CPU [STUND_UDP_SOCKETS]")
+	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", boolEnv("STUND_PROXY_PROTOCOL"), "take the client address from PROXY protocol headers (v1/v2 on TCP, v2 on UDP) sent by --proxy-trusted-cidr sources; for proxy load balancers [STUND_PROXY_PROTOCOL]")
+	if v := envOr("STUND_PROXY_TRUSTED_CIDR", ""); v != "" {
+		o.proxyTrusted.values = strings.Split(v, ",")
+	}
+	fs.Var(&o.proxyTrusted, "proxy-trusted-cidr", "`CIDR` whose PROXY headers are believed, e.g. the load balancer's address/32; repeat for more; required with --proxy-protocol. Headers from anywhere else are refused [STUND_PROXY_TRUSTED_CIDR, comma-separated]")
+	fs.BoolVar(&o.proxyOptional, "proxy-protocol-optional", boolEnv("STUND_PROXY_PROTOCOL_OPTIONAL"), "also answer trusted sources that send no PROXY header, about their own address; off: such traffic is refused so a misconfigured proxy shows at once [STUND_PROXY_PROTOCOL_OPTIONAL]")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	fs.SetOutput(io.Discard) // errors are reported by run, in one line
 	fs.Usage = func() {}
@@ -252,6 +261,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.udpSockets < 1 {
 		return usageErr(fmt.Errorf("--udp-sockets %d: want 1 or more", o.udpSockets))
 	}
+	trusted, err := parsePrefixes("--proxy-trusted-cidr", o.proxyTrusted.values)
+	if err != nil {
+		return usageErr(err)
+	}
+	if o.proxyProtocol && len(trusted) == 0 {
+		return usageErr(errors.New("--proxy-protocol needs --proxy-trusted-cidr: a PROXY header is only believed from the load balancer's addresses, otherwise anyone could claim any source"))
+	}
+	if !o.proxyProtocol && (len(trusted) > 0 || o.proxyOptional) {
+		return usageErr(errors.New("--proxy-trusted-cidr and --proxy-protocol-optional take effect only with --proxy-protocol"))
+	}
 	var origin netip.AddrPort
 	if o.responseOrigin != "" {
 		if origin, err = netip.ParseAddrPort(o.responseOrigin); err != nil {
@@ -274,6 +293,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		RFC3489:        o.rfc3489,
 		TCPIdleTimeout: o.tcpIdleTimeout,
 		UDPSockets:     o.udpSockets,
+		ProxyProtocol:  o.proxyProtocol,
+		ProxyTrusted:   trusted,
+		ProxyOptional:  o.proxyOptional,
 		Metrics:        metrics,
 		LoggerFactory:  logFactory,
 	})
@@ -282,6 +304,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	return serve(srv, reg, o, logFactory, stderr)
+}
+
+// parsePrefixes parses CIDRs given to flag; a bare address is taken as a
+// single host (/32 or /128).
+func parsePrefixes(flag string, values []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range values {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(v); err == nil {
+			if p != p.Masked() {
+				return nil, fmt.Errorf("%s %q: host bits set; did you mean %s?", flag, v, p.Masked())
+			}
+			out = append(out, p)
+
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: want a CIDR such as 10.0.0.0/8 or an address", flag, v)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+
+	return out, nil
 }
 
 // serve runs the servers until a signal, then drains and stops them.

@@ -14,6 +14,8 @@ var (
 	ErrBadTimeout = errors.New("timeout must not be negative")
 	// ErrBadUDPSockets is a UDPSockets value out of range.
 	ErrBadUDPSockets = errors.New("bad number of UDP sockets")
+	// ErrProxyNoTrusted is PROXY protocol turned on with no trusted source.
+	ErrProxyNoTrusted = errors.New("PROXY protocol needs at least one trusted CIDR: otherwise anyone could claim any source")
 	// ErrStarted is returned by a second call to Start.
 	ErrStarted = errors.New("server already started")
 )

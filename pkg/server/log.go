@@ -1,5 +1,7 @@
 package server
 
+import "net/netip"
+
 // logRequest writes the debug line of one message.
 func (s *Server) logRequest(network, src string, class SourceClass, res result) {
 	switch res.outcome {
@@ -9,5 +11,17 @@ func (s *Server) logRequest(network, src string, class SourceClass, res result) 
 		s.log.Debugf("%s binding from %s (%s): 420 unknown attribute", network, src, class)
 	case outcomeDiscard:
 		s.log.Debugf("%s message from %s discarded: %s", network, src, res.reason)
+	}
+}
+
+// logProxy writes the debug line of a PROXY protocol decision.
+func (s *Server) logProxy(network string, src, client netip.AddrPort, r proxyResult) {
+	switch r {
+	case proxyAccepted:
+		s.log.Debugf("%s PROXY header from %s: client %s", network, src, client)
+	case proxyLocal:
+		s.log.Debugf("%s PROXY LOCAL header from %s: answering about the sender", network, src)
+	default:
+		s.log.Debugf("%s from %s refused: PROXY header %s", network, src, r)
 	}
 }

@@ -36,6 +36,7 @@ type Metrics struct {
 	discarded       *prometheus.CounterVec
 	bytesIn         *prometheus.CounterVec
 	bytesOut        *prometheus.CounterVec
+	proxyHeaders    *prometheus.CounterVec
 	tcpOpen         prometheus.Gauge
 	tcpTotal        prometheus.Counter
 	buildInfo       *prometheus.GaugeVec
@@ -45,6 +46,7 @@ type Metrics struct {
 	success  [transportCount][familyCount]prometheus.Counter
 	err420   [transportCount][familyCount]prometheus.Counter
 	dropped  [transportCount][familyCount][reasonCount]prometheus.Counter
+	proxy    [transportCount][proxyResultCount]prometheus.Counter
 	in       [transportCount]prometheus.Counter
 	out      [transportCount]prometheus.Counter
 }
@@ -73,6 +75,10 @@ func NewMetrics(reg prometheus.Registerer, version string) (*Metrics, error) {
 			Name: "stund_sent_bytes_total",
 			Help: "STUN payload bytes sent, by transport.",
 		}, []string{"transport"}),
+		proxyHeaders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stund_proxy_headers_total",
+			Help: "PROXY protocol outcomes per datagram (UDP) or connection (TCP): accepted, local, untrusted, missing, malformed; the last three are refused.",
+		}, []string{"transport", "result"}),
 		tcpOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "stund_tcp_connections_open",
 			Help: "TCP connections open now.",
@@ -91,6 +97,9 @@ func NewMetrics(reg prometheus.Registerer, version string) (*Metrics, error) {
 		tn := transportNames[t]
 		m.in[t] = m.bytesIn.WithLabelValues(tn)
 		m.out[t] = m.bytesOut.WithLabelValues(tn)
+		for r := proxyAccepted; r < proxyResultCount; r++ {
+			m.proxy[t][r] = m.proxyHeaders.WithLabelValues(tn, proxyResultNames[r])
+		}
 		for f := range familyCount {
 			fn := familyNames[f]
 			for c := range classCount {
@@ -105,7 +114,7 @@ func NewMetrics(reg prometheus.Registerer, version string) (*Metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{
-			m.bindingRequests, m.responses, m.discarded, m.bytesIn, m.bytesOut,
+			m.bindingRequests, m.responses, m.discarded, m.bytesIn, m.bytesOut, m.proxyHeaders,
 			m.tcpOpen, m.tcpTotal, m.buildInfo,
 		} {
 			if err := reg.Register(c); err != nil {
@@ -125,6 +134,7 @@ type tally struct {
 	success  [familyCount]uint64
 	err420   [familyCount]uint64
 	dropped  [familyCount][reasonCount]uint64
+	proxy    [proxyResultCount]uint64
 	in, out  int
 }
 
@@ -161,6 +171,9 @@ func (m *Metrics) flush(tr transport, t *tally) {
 		for r := reasonShort; r < reasonCount; r++ {
 			addCount(m.dropped[tr][f][r], &t.dropped[f][r])
 		}
+	}
+	for r := proxyAccepted; r < proxyResultCount; r++ {
+		addCount(m.proxy[tr][r], &t.proxy[r])
 	}
 	if t.in != 0 {
 		m.in[tr].Add(float64(t.in))

@@ -60,6 +60,17 @@ type Config struct {
 	// each listen address, sharing the port with SO_REUSEPORT so the
 	// kernel spreads clients across them. Zero means GOMAXPROCS.
 	UDPSockets int
+	// ProxyProtocol takes the client address from PROXY protocol headers
+	// (v1 and v2 on TCP, v2 on UDP) sent by ProxyTrusted sources.
+	ProxyProtocol bool
+	// ProxyTrusted lists the sources whose PROXY headers are believed
+	// (the load balancer's addresses); required with ProxyProtocol. A
+	// header from anywhere else is refused and counted.
+	ProxyTrusted []netip.Prefix
+	// ProxyOptional lets trusted sources also send without a header,
+	// answered about their own address. Off: such traffic is refused, so
+	// a misconfigured proxy shows at once instead of as wrong answers.
+	ProxyOptional bool
 	// Classifier classifies request sources for metrics; nil means a
 	// StaticClassifier with no internal prefixes.
 	Classifier Classifier
@@ -78,6 +89,7 @@ type Server struct {
 	debug    bool
 	metrics  *Metrics
 	classify Classifier
+	proxy    proxyPolicy
 
 	mu      sync.Mutex
 	started bool
@@ -121,6 +133,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UDPSockets < 0 || cfg.UDPSockets > maxUDPSockets {
 		return nil, fmt.Errorf("%w: %d, want 1 to %d", ErrBadUDPSockets, cfg.UDPSockets, maxUDPSockets)
 	}
+	if cfg.ProxyProtocol && len(cfg.ProxyTrusted) == 0 {
+		return nil, ErrProxyNoTrusted
+	}
 	if cfg.Classifier == nil {
 		cfg.Classifier = StaticClassifier{}
 	}
@@ -146,6 +161,7 @@ func New(cfg Config) (*Server, error) {
 		debug:    debugEnabled(log),
 		metrics:  cfg.Metrics,
 		classify: cfg.Classifier,
+		proxy:    proxyPolicy{enabled: cfg.ProxyProtocol, trusted: cfg.ProxyTrusted, optional: cfg.ProxyOptional},
 		conns:    make(map[*net.TCPConn]struct{}),
 	}
 	if len(s.h.software) == 0 {

@@ -73,9 +73,27 @@ type stream interface {
 // §6.2.2) and answers each one on the same stream, until the peer closes
 // it, it idles too long, its framing breaks or the server closes.
 func (s *Server) serveStream(c stream, peer netip.AddrPort) {
+	r := bufio.NewReaderSize(c, tcpReadBuffer)
+	if s.proxy.enabled {
+		if err := c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout)); err != nil {
+			return
+		}
+		client, pr := s.proxy.readStreamHeader(r, peer)
+		if pr != proxyNone {
+			var t tally
+			t.proxy[pr]++
+			s.metrics.flush(transportTCP, &t)
+			if s.debug {
+				s.logProxy("tcp", peer, client, pr)
+			}
+			if pr.refused() {
+				return
+			}
+		}
+		peer = client
+	}
 	fam := familyOf(peer.Addr())
 	class := s.classify.Classify(peer.Addr())
-	r := bufio.NewReaderSize(c, tcpReadBuffer)
 	msg := make([]byte, 0, tcpReadBuffer)
 	sc := newScratch()
 	var t tally

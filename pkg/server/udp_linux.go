@@ -128,13 +128,24 @@ func (w *mmsgWorker) loop() {
 				// length check would catch it, say so plainly.
 				n = len(w.rbuf[i])
 			}
+			payload, client, pr := s.proxy.unwrapDatagram(w.rbuf[i][:n], src)
+			if pr != proxyNone {
+				w.tally.proxy[pr]++
+				if s.debug {
+					s.logProxy("udp", src, client, pr)
+				}
+				if pr.refused() {
+					w.tally.in += n
+					continue
+				}
+			}
 			w.sc.out.Raw = w.wbuf[out][:0]
-			resp, res := s.h.handle(w.sc, w.rbuf[i][:n], src)
-			class := s.classify.Classify(src.Addr())
-			fam := familyOf(src.Addr())
+			resp, res := s.h.handle(w.sc, payload, client)
+			class := s.classify.Classify(client.Addr())
+			fam := familyOf(client.Addr())
 			w.tally.add(fam, class, res, n)
 			if s.debug {
-				s.logRequest("udp", src.String(), class, res)
+				s.logRequest("udp", client.String(), class, res)
 			}
 			if resp == nil {
 				continue

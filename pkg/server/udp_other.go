@@ -23,15 +23,25 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 
 			continue
 		}
-		resp, res := s.h.handle(sc, buf[:n], src)
+		payload, client, pr := s.proxy.unwrapDatagram(buf[:n], src)
+		if pr != proxyNone {
+			t.proxy[pr]++
+			if pr.refused() {
+				t.in += n
+				s.metrics.flush(transportUDP, &t)
+
+				continue
+			}
+		}
+		resp, res := s.h.handle(sc, payload, client)
 		sent := 0
 		if resp != nil {
 			if sent, err = conn.WriteToUDPAddrPort(resp, src); err != nil {
 				s.log.Debugf("write udp to %s: %v", src, err)
 			}
 		}
-		class := s.classify.Classify(src.Addr())
-		t.add(familyOf(src.Addr()), class, res, n)
+		class := s.classify.Classify(client.Addr())
+		t.add(familyOf(client.Addr()), class, res, n)
 		t.out += sent
 		s.metrics.flush(transportUDP, &t)
 		if s.debug {
