@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -133,6 +134,10 @@ type Report struct {
 	PublicIPs []PublicIP
 	// Probes has one entry per target address and transport.
 	Probes []Probe
+	// Findings are what a diagnosis of the path (pkg/kube's, for a
+	// Kubernetes Service) found, most severe first. Nil when no diagnosis
+	// ran; empty when one ran and found nothing.
+	Findings []Finding
 }
 
 // Source says where a public IP came from.
@@ -221,6 +226,9 @@ func (c *Checker) Run(ctx context.Context) (*Report, error) {
 	rep := &Report{Probes: make([]Probe, 0, len(eps)*len(c.cfg.Transports))}
 	for _, ep := range eps {
 		for _, tr := range c.cfg.Transports {
+			if len(ep.target.Transports) > 0 && !slices.Contains(ep.target.Transports, tr) {
+				continue
+			}
 			rep.Probes = append(rep.Probes, Probe{
 				Target: ep.target.Input, Address: ep.addr, Transport: tr, Family: FamilyOf(ep.addr.Addr()),
 			})

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -16,6 +17,15 @@ type reportJSON struct {
 	Verdict   Verdict        `json:"verdict"`
 	PublicIPs []publicIPJSON `json:"public_ips"`
 	Probes    []probeJSON    `json:"probes"`
+	// Findings is absent when no diagnosis ran, [] when it found nothing.
+	Findings *[]findingJSON `json:"findings,omitempty"`
+}
+
+type findingJSON struct {
+	ID       string   `json:"id"`
+	Severity Severity `json:"severity"`
+	Message  string   `json:"message"`
+	Fix      string   `json:"fix"`
 }
 
 type publicIPJSON struct {
@@ -104,6 +114,15 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		}
 		out.Probes = append(out.Probes, pj)
 	}
+	if r.Findings != nil {
+		sorted := slices.Clone(r.Findings)
+		SortFindings(sorted)
+		fs := make([]findingJSON, 0, len(sorted))
+		for _, f := range sorted {
+			fs = append(fs, findingJSON{ID: f.ID, Severity: f.Severity, Message: f.Message, Fix: f.Fix})
+		}
+		out.Findings = &fs
+	}
 
 	return json.Marshal(out)
 }
@@ -190,6 +209,8 @@ func (r *Report) WriteText(w io.Writer, opt TextOptions) error {
 			if _, literal := t.IP(); !literal {
 				target = t.Host + " " + target
 			}
+		} else if p.Target != "" {
+			target = p.Target + " " + target // e.g. svc/stund
 		}
 		fmt.Fprintf(&b, "\nyou %s ──%s──▶ %s ──▶ %s  %s\n", you, p.Transport, target, saw,
 			paint(colour, fmt.Sprintf("%s %s (%s)", mark, p.Verdict, strings.ReplaceAll(string(p.Reason), "-", " "))))
@@ -221,7 +242,38 @@ func (r *Report) WriteText(w io.Writer, opt TextOptions) error {
 		len(r.Probes), noun, counts[Preserved], counts[Rewritten], counts[Inconclusive])
 	colour := map[Verdict]string{Preserved: ansiGreen, Rewritten: ansiRed, Inconclusive: ansiYellow}[r.Verdict]
 	fmt.Fprintf(&b, "\nverdict: %s (%s)\n", paint(ansiBold+colour, string(r.Verdict)), summary)
+	writeFindings(&b, r.Findings, paint)
 	_, err := io.WriteString(w, b.String())
 
 	return err
+}
+
+// writeFindings lists findings under the verdict, most severe first, each
+// with its fix.
+func writeFindings(b *strings.Builder, findings []Finding, paint func(code, s string) string) {
+	if findings == nil {
+		return
+	}
+	if len(findings) == 0 {
+		b.WriteString("\nfindings: none\n")
+
+		return
+	}
+	fs := slices.Clone(findings)
+	SortFindings(fs)
+	fmt.Fprintf(b, "\nfindings (%d):\n", len(fs))
+	for _, f := range fs {
+		mark, colour := "i", ansiDim
+		switch f.Severity {
+		case SeverityError:
+			mark, colour = "✗", ansiRed
+		case SeverityWarning:
+			mark, colour = "!", ansiYellow
+		}
+		fmt.Fprintf(b, "  %s %s\n", paint(colour, fmt.Sprintf("%s %s", mark, f.Severity)), paint(ansiBold, f.ID))
+		fmt.Fprintf(b, "      %s\n", f.Message)
+		if f.Fix != "" {
+			fmt.Fprintf(b, "      fix: %s\n", f.Fix)
+		}
+	}
 }

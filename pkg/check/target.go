@@ -46,6 +46,10 @@ type Target struct {
 	Host string
 	// Port is the server port.
 	Port uint16
+	// Transports, when set, limits the probes of this target to these
+	// transports (a Service port has one protocol); Config.Transports
+	// still applies.
+	Transports []Transport
 }
 
 // IP returns the target's address when Host is an IP literal.
