@@ -279,7 +279,10 @@ func (c *Client) tcpTransaction(ctx context.Context, server netip.AddrPort, opts
 	}
 	conn, err := d.DialContext(ctx, "tcp", server.String())
 	if err != nil {
-		if ctx.Err() != nil {
+		// The dial's own deadline can fire just before the context
+		// reports it: both mean nothing answered in time.
+		var ne net.Error
+		if ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
 			return nil, fmt.Errorf("%w: connect: %w", ErrNoResponse, err)
 		}
 
