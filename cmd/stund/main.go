@@ -73,6 +73,12 @@ type options struct {
 	proxyProtocol  bool
 	proxyTrusted   listFlag
 	proxyOptional  bool
+	rateLimit      float64
+	rateBurst      float64
+	globalLimit    float64
+	rateExempt     listFlag
+	maxTCPConns    int
+	maxTCPPerSrc   int
 	showVersion    bool
 }
 
@@ -143,6 +149,20 @@ func newFlagSet(stderr io.Writer, o *options) (*flag.FlagSet, []error) {
 
 		return n
 	}
+	floatEnv := func(name string, def float64) float64 {
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return def
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			envErrs = append(envErrs, fmt.Errorf("%s=%q: not a number", name, v))
+
+			return def
+		}
+
+		return f
+	}
 	boolEnv := func(name string) bool {
 		v, ok := os.LookupEnv(name)
 		if !ok {
@@ -175,6 +195,15 @@ func newFlagSet(stderr io.Writer, o *options) (*flag.FlagSet, []error) {
 	}
 	fs.Var(&o.proxyTrusted, "proxy-trusted-cidr", "`CIDR` whose PROXY headers are believed, e.g. the load balancer's address/32; repeat for more; required with --proxy-protocol. Headers from anywhere else are refused [STUND_PROXY_TRUSTED_CIDR, comma-separated]")
 	fs.BoolVar(&o.proxyOptional, "proxy-protocol-optional", boolEnv("STUND_PROXY_PROTOCOL_OPTIONAL"), "also answer trusted sources that send no PROXY header, about their own address; off: such traffic is refused so a misconfigured proxy shows at once [STUND_PROXY_PROTOCOL_OPTIONAL]")
+	fs.Float64Var(&o.rateLimit, "rate-limit", floatEnv("STUND_RATE_LIMIT", server.DefaultRateLimit), "answers per second to one source IP after its burst; 0 turns it off. Stops one address from using stund to reflect traffic at a victim [STUND_RATE_LIMIT]")
+	fs.Float64Var(&o.rateBurst, "rate-limit-burst", floatEnv("STUND_RATE_LIMIT_BURST", server.DefaultRateLimitBurst), "answers one source IP may get at once, e.g. many clients behind one CGNAT address starting calls [STUND_RATE_LIMIT_BURST]")
+	fs.Float64Var(&o.globalLimit, "global-rate-limit", floatEnv("STUND_GLOBAL_RATE_LIMIT", 0), "answers per second for the whole server; 0 means no cap [STUND_GLOBAL_RATE_LIMIT]")
+	if v := envOr("STUND_RATE_LIMIT_EXEMPT", ""); v != "" {
+		o.rateExempt.values = strings.Split(v, ",")
+	}
+	fs.Var(&o.rateExempt, "rate-limit-exempt", "`CIDR` never rate limited and not subject to --max-tcp-conns-per-source: a known NAT pool, or a load balancer that SNATs every client; repeatable [STUND_RATE_LIMIT_EXEMPT, comma-separated]")
+	fs.IntVar(&o.maxTCPConns, "max-tcp-conns", intEnv("STUND_MAX_TCP_CONNS", 10000), "open TCP connections at most; more are reset at once; 0 means no cap [STUND_MAX_TCP_CONNS]")
+	fs.IntVar(&o.maxTCPPerSrc, "max-tcp-conns-per-source", intEnv("STUND_MAX_TCP_CONNS_PER_SOURCE", 100), "open TCP connections from one IP at most; 0 means no cap [STUND_MAX_TCP_CONNS_PER_SOURCE]")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	fs.SetOutput(io.Discard) // errors are reported by run, in one line
 	fs.Usage = func() {}
@@ -271,6 +300,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !o.proxyProtocol && (len(trusted) > 0 || o.proxyOptional) {
 		return usageErr(errors.New("--proxy-trusted-cidr and --proxy-protocol-optional take effect only with --proxy-protocol"))
 	}
+	exempt, err := parsePrefixes("--rate-limit-exempt", o.rateExempt.values)
+	if err != nil {
+		return usageErr(err)
+	}
+	for name, v := range map[string]float64{"--rate-limit": o.rateLimit, "--rate-limit-burst": o.rateBurst, "--global-rate-limit": o.globalLimit} {
+		if v < 0 {
+			return usageErr(fmt.Errorf("%s %g: must not be negative", name, v))
+		}
+	}
+	if o.rateLimit > 0 && o.rateBurst < 1 {
+		return usageErr(fmt.Errorf("--rate-limit-burst %g: want at least 1 with --rate-limit", o.rateBurst))
+	}
+	if o.maxTCPConns < 0 || o.maxTCPPerSrc < 0 {
+		return usageErr(errors.New("--max-tcp-conns and --max-tcp-conns-per-source must not be negative"))
+	}
 	var origin netip.AddrPort
 	if o.responseOrigin != "" {
 		if origin, err = netip.ParseAddrPort(o.responseOrigin); err != nil {
@@ -296,8 +340,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ProxyProtocol:  o.proxyProtocol,
 		ProxyTrusted:   trusted,
 		ProxyOptional:  o.proxyOptional,
-		Metrics:        metrics,
-		LoggerFactory:  logFactory,
+		RateLimit: server.RateLimit{
+			PerSource: o.rateLimit,
+			Burst:     o.rateBurst,
+			Global:    o.globalLimit,
+			Exempt:    exempt,
+		},
+		MaxTCPConns:          o.maxTCPConns,
+		MaxTCPConnsPerSource: o.maxTCPPerSrc,
+		Metrics:              metrics,
+		LoggerFactory:        logFactory,
 	})
 	if err != nil {
 		return usageErr(err)

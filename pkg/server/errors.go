@@ -16,6 +16,8 @@ var (
 	ErrBadUDPSockets = errors.New("bad number of UDP sockets")
 	// ErrProxyNoTrusted is PROXY protocol turned on with no trusted source.
 	ErrProxyNoTrusted = errors.New("PROXY protocol needs at least one trusted CIDR: otherwise anyone could claim any source")
+	// ErrBadRateLimit is a negative rate or burst.
+	ErrBadRateLimit = errors.New("bad rate limit")
 	// ErrStarted is returned by a second call to Start.
 	ErrStarted = errors.New("server already started")
 )

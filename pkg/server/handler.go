@@ -47,6 +47,8 @@ const (
 	reasonUnsupportedMethod        // a request for a method other than Binding
 	reasonTooLarge                 // over the maximum message size (TCP)
 	reasonBadSource                // from port 0 or an address no answer may go to
+	reasonRateLimited              // over the per-source rate limit
+	reasonGlobalRateLimited        // over the global rate limit
 	reasonCount
 )
 
@@ -64,6 +66,8 @@ var reasonNames = [reasonCount]string{
 	reasonUnsupportedMethod: "unsupported_method",
 	reasonTooLarge:          "too_large",
 	reasonBadSource:         "bad_source",
+	reasonRateLimited:       "rate_limited",
+	reasonGlobalRateLimited: "global_rate_limited",
 }
 
 func (r reason) String() string { return reasonNames[r] }

@@ -39,6 +39,8 @@ type Metrics struct {
 	proxyHeaders    *prometheus.CounterVec
 	tcpOpen         prometheus.Gauge
 	tcpTotal        prometheus.Counter
+	tcpRejectedVec  *prometheus.CounterVec
+	tcpRejected     [rejectCount]prometheus.Counter
 	buildInfo       *prometheus.GaugeVec
 
 	// Children resolved once, indexed by transport, family and so on.
@@ -87,12 +89,19 @@ func NewMetrics(reg prometheus.Registerer, version string) (*Metrics, error) {
 			Name: "stund_tcp_connections_total",
 			Help: "TCP connections accepted.",
 		}),
+		tcpRejectedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stund_tcp_rejected_total",
+			Help: "TCP connections closed at once because a cap was reached: max_conns (all sources) or per_source.",
+		}, []string{"reason"}),
 		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "stund_build_info",
 			Help: "Always 1; the labels say which build is running.",
 		}, []string{"version", "goversion"}),
 	}
 	m.buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+	for r := rejectMaxConns; r < rejectCount; r++ {
+		m.tcpRejected[r] = m.tcpRejectedVec.WithLabelValues(rejectNames[r])
+	}
 	for t := range transportCount {
 		tn := transportNames[t]
 		m.in[t] = m.bytesIn.WithLabelValues(tn)
@@ -115,7 +124,7 @@ func NewMetrics(reg prometheus.Registerer, version string) (*Metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{
 			m.bindingRequests, m.responses, m.discarded, m.bytesIn, m.bytesOut, m.proxyHeaders,
-			m.tcpOpen, m.tcpTotal, m.buildInfo,
+			m.tcpOpen, m.tcpTotal, m.tcpRejectedVec, m.buildInfo,
 		} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

@@ -71,6 +71,16 @@ type Config struct {
 	// answered about their own address. Off: such traffic is refused, so
 	// a misconfigured proxy shows at once instead of as wrong answers.
 	ProxyOptional bool
+	// MaxTCPConns caps the open TCP connections; more are closed at once.
+	// Zero means no cap.
+	MaxTCPConns int
+	// MaxTCPConnsPerSource caps the open TCP connections from one IP
+	// (RateLimit.Exempt sources are not capped). Zero means no cap.
+	MaxTCPConnsPerSource int
+	// RateLimit limits answers per source IP and in total; the zero value
+	// limits nothing. stund's command line sets DefaultRateLimit and
+	// DefaultRateLimitBurst per source.
+	RateLimit RateLimit
 	// Classifier classifies request sources for metrics; nil means a
 	// StaticClassifier with no internal prefixes.
 	Classifier Classifier
@@ -90,6 +100,7 @@ type Server struct {
 	metrics  *Metrics
 	classify Classifier
 	proxy    proxyPolicy
+	limit    *limiter
 
 	mu      sync.Mutex
 	started bool
@@ -97,6 +108,7 @@ type Server struct {
 	udp     []*net.UDPConn
 	tcp     []*net.TCPListener
 	conns   map[*net.TCPConn]struct{}
+	perSrc  map[netip.Addr]int
 	addrs   []netip.AddrPort
 	wg      sync.WaitGroup
 }
@@ -136,6 +148,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ProxyProtocol && len(cfg.ProxyTrusted) == 0 {
 		return nil, ErrProxyNoTrusted
 	}
+	if cfg.MaxTCPConns < 0 || cfg.MaxTCPConnsPerSource < 0 {
+		return nil, fmt.Errorf("%w: TCP connection caps must not be negative", ErrBadRateLimit)
+	}
+	if rl := cfg.RateLimit; rl.PerSource < 0 || rl.Burst < 0 || rl.Global < 0 {
+		return nil, fmt.Errorf("%w: rates and burst must not be negative", ErrBadRateLimit)
+	}
 	if cfg.Classifier == nil {
 		cfg.Classifier = StaticClassifier{}
 	}
@@ -162,7 +180,9 @@ func New(cfg Config) (*Server, error) {
 		metrics:  cfg.Metrics,
 		classify: cfg.Classifier,
 		proxy:    proxyPolicy{enabled: cfg.ProxyProtocol, trusted: cfg.ProxyTrusted, optional: cfg.ProxyOptional},
+		limit:    newLimiter(cfg.RateLimit),
 		conns:    make(map[*net.TCPConn]struct{}),
+		perSrc:   make(map[netip.Addr]int),
 	}
 	if len(s.h.software) == 0 {
 		s.h.software = nil
@@ -351,6 +371,26 @@ func (s *Server) closeLocked() error {
 	}
 
 	return errors.Join(errs...)
+}
+
+// limited applies the rate limits to an answer about to go to client:
+// when one refuses it, res becomes that discard and the answer is dropped.
+func (s *Server) limited(client netip.AddrPort, now int64, res *result) bool {
+	r := s.limit.allow(client.Addr(), now)
+	if r == reasonNone {
+		return false
+	}
+	res.outcome, res.reason = outcomeDiscard, r
+	if s.limit.shouldLog(now) {
+		if r == reasonRateLimited {
+			s.log.Warnf("rate limiting %s: over %g answers/s (burst %g); if it is a NAT pool or a load balancer that SNATs every client, exempt it with --rate-limit-exempt (or fix the SNAT: see stuncheck)",
+				client.Addr(), s.limit.cfg.PerSource, s.limit.cfg.Burst)
+		} else {
+			s.log.Warnf("global rate limit of %g answers/s reached; dropping answers", s.limit.cfg.Global)
+		}
+	}
+
+	return true
 }
 
 func familyOf(a netip.Addr) family {

@@ -66,6 +66,20 @@ func waitCounter(t *testing.T, name string, c prometheus.Collector, want float64
 	}
 }
 
+// waitAtLeast waits up to two seconds for c to reach at least want.
+func waitAtLeast(t *testing.T, name string, c prometheus.Collector, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for testutil.ToFloat64(c) < want {
+		if time.Now().After(deadline) {
+			t.Errorf("%s = %v, want at least %v", name, testutil.ToFloat64(c), want)
+
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func hasIPv6Loopback(t *testing.T) {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "[::1]:0")

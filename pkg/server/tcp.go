@@ -33,6 +33,7 @@ func (s *Server) serveTCP(l *net.TCPListener) {
 			continue
 		}
 		delay = 0
+		src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap() //nolint:forcetypeassert // a TCPConn's address
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -40,7 +41,16 @@ func (s *Server) serveTCP(l *net.TCPListener) {
 
 			return
 		}
+		if r := s.admitLocked(src); r != rejectNone {
+			s.mu.Unlock()
+			s.metrics.tcpRejected[r].Inc()
+			_ = c.SetLinger(0) // a reset: no TIME_WAIT left behind for a flood
+			_ = c.Close()
+
+			continue
+		}
 		s.conns[c] = struct{}{}
+		s.perSrc[src]++
 		s.wg.Add(1)
 		s.mu.Unlock()
 		s.metrics.tcpTotal.Inc()
@@ -49,12 +59,41 @@ func (s *Server) serveTCP(l *net.TCPListener) {
 	}
 }
 
+// tcpReject names why a connection was refused; a metric label value.
+type tcpReject uint8
+
+const (
+	rejectNone tcpReject = iota
+	rejectMaxConns
+	rejectPerSource
+	rejectCount
+)
+
+var rejectNames = [rejectCount]string{"none", "max_conns", "per_source"}
+
+// admitLocked decides whether a new connection from src may stay open.
+func (s *Server) admitLocked(src netip.Addr) tcpReject {
+	if s.cfg.MaxTCPConns > 0 && len(s.conns) >= s.cfg.MaxTCPConns {
+		return rejectMaxConns
+	}
+	if s.cfg.MaxTCPConnsPerSource > 0 && s.perSrc[src] >= s.cfg.MaxTCPConnsPerSource &&
+		(s.limit == nil || !s.limit.exempt(src)) {
+		return rejectPerSource
+	}
+
+	return rejectNone
+}
+
 // serveConn serves one accepted connection and keeps the books on it.
 func (s *Server) serveConn(c *net.TCPConn) {
 	defer func() {
 		_ = c.Close()
+		src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap() //nolint:forcetypeassert // a TCPConn's address
 		s.mu.Lock()
 		delete(s.conns, c)
+		if s.perSrc[src]--; s.perSrc[src] <= 0 {
+			delete(s.perSrc, src)
+		}
 		s.mu.Unlock()
 		s.metrics.tcpOpen.Dec()
 		s.wg.Done()
@@ -121,6 +160,9 @@ func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 			return
 		}
 		resp, res := s.h.handle(sc, msg, peer)
+		if resp != nil && s.limit != nil && s.limited(peer, s.limit.now(), &res) {
+			resp = nil
+		}
 		sent := 0
 		var werr error
 		if resp != nil {

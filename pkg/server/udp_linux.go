@@ -117,6 +117,10 @@ func (w *mmsgWorker) loop() {
 			continue
 		}
 		out := 0
+		var now int64
+		if s.limit != nil {
+			now = s.limit.now()
+		}
 		for i := range w.n {
 			src, ok := sockaddrToAddrPort(&w.rname[i], w.rhdr[i].Hdr.Namelen)
 			n := int(w.rhdr[i].Len)
@@ -141,6 +145,9 @@ func (w *mmsgWorker) loop() {
 			}
 			w.sc.out.Raw = w.wbuf[out][:0]
 			resp, res := s.h.handle(w.sc, payload, client)
+			if resp != nil && s.limit != nil && s.limited(client, now, &res) {
+				resp = nil
+			}
 			class := s.classify.Classify(client.Addr())
 			fam := familyOf(client.Addr())
 			w.tally.add(fam, class, res, n)

@@ -34,6 +34,9 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 			}
 		}
 		resp, res := s.h.handle(sc, payload, client)
+		if resp != nil && s.limit != nil && s.limited(client, s.limit.now(), &res) {
+			resp = nil
+		}
 		sent := 0
 		if resp != nil {
 			if sent, err = conn.WriteToUDPAddrPort(resp, src); err != nil {
