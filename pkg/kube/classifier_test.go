@@ -1,0 +1,321 @@
+package kube
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/logging"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/stund/stund/pkg/server"
+)
+
+// syncBuffer is a log destination tests read while loggers write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	return s.b.String()
+}
+
+// fakeClock is a clock the test moves.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC).UnixNano())
+
+	return c
+}
+
+func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+type started struct {
+	c     *Classifier
+	log   *syncBuffer
+	clock *fakeClock
+}
+
+// start runs a Classifier against cs and waits for its caches.
+func start(t *testing.T, cs kubernetes.Interface, services []string, internal ...netip.Prefix) started {
+	t.Helper()
+	log := &syncBuffer{}
+	lf := logging.NewDefaultLoggerFactory()
+	lf.Writer = log
+	lf.DefaultLogLevel = logging.LogLevelWarn
+	clock := newFakeClock()
+	c, err := New(Config{
+		Client: cs, Namespace: testNS, Services: services, Internal: internal,
+		Instance: "stund-0", LoggerFactory: lf, now: clock.now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c.Start(ctx)
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	if !c.WaitForSync(sctx) {
+		t.Fatal("caches did not sync")
+	}
+
+	return started{c: c, log: log, clock: clock}
+}
+
+func sampleCluster() []runtime.Object {
+	return []runtime.Object{
+		node("worker-1", "10.1.0.2", "198.51.100.20", "10.244.1.0/24", "fd00:244:1::/64"),
+		node("worker-2", "fd00:1::3", "", "10.244.2.0/24"),
+		service("stund", ingress("198.51.100.7", "2001:db8:7::7")),
+		slice("stund", "stund-abc", endpoint{"worker-1", true}),
+	}
+}
+
+func TestClassify(t *testing.T) {
+	s := start(t, fake.NewClientset(sampleCluster()...), []string{"stund"}, netip.MustParsePrefix("192.0.2.0/24"))
+	for _, tc := range []struct {
+		addr string
+		want server.SourceClass
+	}{
+		{"203.0.113.10", server.ClassClient},
+		{"2001:db8:c::10", server.ClassClient},
+		{"10.1.0.2", server.ClassNode},         // InternalIP
+		{"198.51.100.20", server.ClassNode},    // ExternalIP, public
+		{"::ffff:10.1.0.2", server.ClassNode},  // IPv4-mapped
+		{"fd00:1::3", server.ClassNode},        // IPv6 InternalIP
+		{"10.244.1.77", server.ClassPod},       // worker-1's pod CIDR
+		{"10.244.2.1", server.ClassPod},        // worker-2's
+		{"fd00:244:1::99", server.ClassPod},    // IPv6 pod CIDR
+		{"10.244.3.1", server.ClassPrivate},    // no node owns it
+		{"198.51.100.7", server.ClassLB},       // ingress
+		{"2001:db8:7::7", server.ClassLB},      // ingress, IPv6
+		{"192.0.2.9", server.ClassPrivate},     // --internal-cidr
+		{"100.64.1.1", server.ClassPrivate},    // CGNAT
+		{"198.51.100.21", server.ClassClient},  // next to a node's address
+		{"fd00:244:2::1", server.ClassPrivate}, // ULA, nobody's pod CIDR
+	} {
+		if got := s.c.Classify(netip.MustParseAddr(tc.addr)); got != tc.want {
+			t.Errorf("Classify(%s) = %s, want %s", tc.addr, got, tc.want)
+		}
+	}
+}
+
+// Without Kubernetes the Classifier is the static one plus --internal-cidr.
+func TestClassifyWithoutCluster(t *testing.T) {
+	c, err := New(Config{Internal: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start(context.Background()) // does nothing
+	if c.WaitForSync(context.Background()) {
+		t.Error("WaitForSync without a client reported a sync")
+	}
+	static := server.StaticClassifier{Internal: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}
+	for _, a := range []string{"203.0.113.1", "10.0.0.1", "198.51.100.7", "fd00::1", "2001:db8::1", "127.0.0.1"} {
+		ip := netip.MustParseAddr(a)
+		if got, want := c.Classify(ip), static.Classify(ip); got != want {
+			t.Errorf("Classify(%s) = %s, StaticClassifier says %s", a, got, want)
+		}
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool, logs ...*syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			for _, l := range logs {
+				t.Log(l.String())
+			}
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Changes to the watched objects reach the classification.
+func TestClassifyFollowsChanges(t *testing.T) {
+	cs := fake.NewClientset(sampleCluster()...)
+	s := start(t, cs, []string{"stund"})
+	ctx := context.Background()
+	newIP := netip.MustParseAddr("10.1.0.99")
+	if got := s.c.Classify(newIP); got != server.ClassPrivate {
+		t.Fatalf("before: %s", got)
+	}
+	if _, err := cs.CoreV1().Nodes().Create(ctx, node("worker-3", "10.1.0.99", ""), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "new node", func() bool { return s.c.Classify(newIP) == server.ClassNode })
+
+	svc, _ := cs.CoreV1().Services(testNS).Get(ctx, "stund", metav1.GetOptions{})
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "198.51.100.8"}}
+	if _, err := cs.CoreV1().Services(testNS).UpdateStatus(ctx, svc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "new ingress", func() bool {
+		return s.c.Classify(netip.MustParseAddr("198.51.100.8")) == server.ClassLB &&
+			s.c.Classify(netip.MustParseAddr("198.51.100.7")) == server.ClassClient
+	})
+
+	if err := cs.CoreV1().Nodes().Delete(ctx, "worker-1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "node gone", func() bool { return s.c.Classify(netip.MustParseAddr("10.1.0.2")) == server.ClassPrivate })
+
+	// Another Service's ingress is not ours.
+	other := service("other", ingress("198.51.100.50"))
+	if _, err := cs.CoreV1().Services(testNS).Create(ctx, other, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := s.c.Classify(netip.MustParseAddr("198.51.100.50")); got != server.ClassClient {
+		t.Errorf("another Service's ingress classified %s", got)
+	}
+}
+
+func listEvents(t *testing.T, cs kubernetes.Interface) []corev1.Event {
+	t.Helper()
+	l, err := cs.CoreV1().Events(testNS).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return l.Items
+}
+
+// Rewritten sources give a rate-limited warning naming class and node, and
+// at most one Event per Service per interval.
+func TestWarningsAndEvents(t *testing.T) {
+	cs := fake.NewClientset(sampleCluster()...)
+	s := start(t, cs, []string{"stund"})
+	nodeIP := netip.MustParseAddr("10.1.0.2")
+	for range 100 {
+		s.c.Classify(nodeIP)
+		s.c.Classify(netip.MustParseAddr("203.0.113.10"))
+	}
+	eventually(t, "first Event", func() bool { return len(listEvents(t, cs)) == 1 })
+	ev := listEvents(t, cs)[0]
+	if ev.Reason != "SourceIPRewritten" || ev.Type != corev1.EventTypeWarning ||
+		ev.InvolvedObject.Kind != "Service" || ev.InvolvedObject.Name != "stund" || ev.InvolvedObject.UID == "" {
+		t.Errorf("Event %+v", ev)
+	}
+	for _, want := range []string{"worker-1", "source_class=node", "10.1.0.2", "externalTrafficPolicy Cluster"} {
+		if !strings.Contains(ev.Message, want) {
+			t.Errorf("Event message %q does not mention %q", ev.Message, want)
+		}
+	}
+	if n := strings.Count(s.log.String(), "source IP rewritten"); n != 1 {
+		t.Errorf("%d warnings for 100 requests in one interval, want 1:\n%s", n, s.log)
+	}
+	if !strings.Contains(s.log.String(), "worker-1") || !strings.Contains(s.log.String(), "source_class=node") {
+		t.Errorf("warning does not name the node and class:\n%s", s.log)
+	}
+
+	// A minute later: another warning (counting what was seen meanwhile),
+	// no second Event within ten minutes.
+	s.c.Classify(nodeIP)
+	s.clock.advance(DefaultLogInterval)
+	s.c.Classify(nodeIP)
+	if n := strings.Count(s.log.String(), "source IP rewritten"); n != 2 {
+		t.Errorf("%d warnings after a minute, want 2:\n%s", n, s.log)
+	}
+	// 99 held back in the first interval, then two more.
+	if !strings.Contains(s.log.String(), "101 request(s) from 10.1.0.2") {
+		t.Errorf("second warning does not count the requests since the first:\n%s", s.log)
+	}
+	// A pod source warns on its own limit, naming the pod CIDR's node.
+	s.c.Classify(netip.MustParseAddr("10.244.2.5"))
+	if !strings.Contains(s.log.String(), "pod CIDR of node worker-2") {
+		t.Errorf("pod warning does not name the node:\n%s", s.log)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(listEvents(t, cs)); n != 1 {
+		t.Errorf("%d Events within ten minutes, want 1", n)
+	}
+	s.clock.advance(DefaultEventInterval)
+	s.c.Classify(nodeIP)
+	eventually(t, "second Event after ten minutes", func() bool { return len(listEvents(t, cs)) == 2 })
+}
+
+// Client sources never warn nor record Events.
+func TestNoEventForClients(t *testing.T) {
+	cs := fake.NewClientset(sampleCluster()...)
+	s := start(t, cs, []string{"stund"})
+	for range 10 {
+		s.c.Classify(netip.MustParseAddr("203.0.113.10"))
+		s.clock.advance(time.Hour)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(listEvents(t, cs)); n != 0 {
+		t.Errorf("%d Events for client sources", n)
+	}
+	if s.log.String() != "" {
+		t.Errorf("log for client sources: %s", s.log)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	cs := fake.NewClientset()
+	for _, cfg := range []Config{
+		{Client: cs, Services: []string{"stund"}},                  // no namespace
+		{Client: cs, Namespace: testNS, Services: []string{"a/b"}}, // bad name
+		{Client: cs, Namespace: testNS, Services: []string{""}},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
+
+func BenchmarkClassify(b *testing.B) {
+	var objs []runtime.Object
+	for i := range 2000 {
+		ip := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+		objs = append(objs, node("n"+ip.String(), ip.String(), "",
+			netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(100 + i>>8), byte(i), 0}), 24).String()))
+	}
+	objs = append(objs, service("stund", ingress("198.51.100.7")))
+	c, err := New(Config{Client: fake.NewClientset(objs...), Namespace: testNS, Services: []string{"stund"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.Start(ctx)
+	c.WaitForSync(ctx)
+	for _, bc := range []struct{ name, addr string }{
+		{"client", "203.0.113.10"}, {"node", "10.1.3.4"}, {"pod", "10.101.7.9"},
+	} {
+		ip := netip.MustParseAddr(bc.addr)
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Classify(ip)
+			}
+		})
+	}
+}
