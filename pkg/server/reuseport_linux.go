@@ -3,6 +3,7 @@
 package server
 
 import (
+	"net"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -20,4 +21,22 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 	}
 
 	return serr
+}
+
+// growReadBuffer asks for a receive buffer of n bytes, so that a burst or
+// a flood queues instead of dropping honest datagrams. With CAP_NET_ADMIN
+// SO_RCVBUFFORCE passes net.core.rmem_max; without it the kernel caps the
+// ordinary request at rmem_max.
+func growReadBuffer(u *net.UDPConn, n int) {
+	raw, err := u.SyscallConn()
+	if err == nil {
+		var serr error
+		_ = raw.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n)
+		})
+		if serr == nil {
+			return
+		}
+	}
+	_ = u.SetReadBuffer(n)
 }

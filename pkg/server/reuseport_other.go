@@ -4,6 +4,7 @@ package server
 
 import (
 	"errors"
+	"net"
 	"syscall"
 )
 
@@ -11,3 +12,6 @@ import (
 func reusePort(_, _ string, _ syscall.RawConn) error {
 	return errors.New("several UDP sockets per address need SO_REUSEPORT (Linux); use one")
 }
+
+// growReadBuffer asks for a receive buffer of n bytes.
+func growReadBuffer(u *net.UDPConn, n int) { _ = u.SetReadBuffer(n) }

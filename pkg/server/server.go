@@ -283,7 +283,7 @@ func bindGroup(ctx context.Context, addr string, n int) ([]*net.UDPConn, *net.TC
 		us = append(us, pc.(*net.UDPConn)) //nolint:forcetypeassert // "udp" gives a UDPConn
 	}
 	for _, u := range us {
-		_ = u.SetReadBuffer(udpReadBuffer)
+		growReadBuffer(u, udpReadBuffer)
 	}
 
 	return us, l, nil
