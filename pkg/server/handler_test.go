@@ -393,3 +393,29 @@ func TestStaticClassifier(t *testing.T) {
 		}
 	}
 }
+
+// TestAmplification measures bytes out over bytes in for the default
+// response (SOFTWARE "stund", FINGERPRINT) and keeps it lean: the README's
+// table comes from this test's log.
+func TestAmplification(t *testing.T) {
+	h := handler{software: []byte("stund")}
+	tests := []struct {
+		name    string
+		req     []byte
+		src     string
+		maxResp int
+	}{
+		{"bare request, ipv4", build(t, stun.BindingRequest), "203.0.113.10:5000", 52},
+		{"bare request, ipv6", build(t, stun.BindingRequest), "[2001:db8::1]:5000", 64},
+		{"with FINGERPRINT, ipv4", build(t, stun.BindingRequest, stun.Fingerprint), "203.0.113.10:5000", 52},
+		{"browser-like (SOFTWARE, FINGERPRINT), ipv4", build(t, stun.BindingRequest, stun.NewSoftware("libwebrtc"), stun.Fingerprint), "203.0.113.10:5000", 52},
+		{"unknown attribute (420), ipv4", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x7F01}), "203.0.113.10:5000", 76},
+	}
+	for _, tc := range tests {
+		resp, _ := h.handle(newScratch(), tc.req, netip.MustParseAddrPort(tc.src))
+		t.Logf("%-45s %3d bytes in, %3d out: %.2f", tc.name, len(tc.req), len(resp), float64(len(resp))/float64(len(tc.req)))
+		if len(resp) > tc.maxResp {
+			t.Errorf("%s: response of %d bytes, want at most %d", tc.name, len(resp), tc.maxResp)
+		}
+	}
+}
