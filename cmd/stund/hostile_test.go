@@ -76,6 +76,13 @@ func askUDP(c *net.UDPConn, wait time.Duration) bool {
 // peakRSS reads the process's high-water resident set size, in bytes.
 func peakRSS(t *testing.T, pid int) int64 {
 	t.Helper()
+
+	return readStatusKB(t, pid, "VmHWM:")
+}
+
+// readStatusKB reads a kB field of /proc/PID/status, in bytes.
+func readStatusKB(t *testing.T, pid int, field string) int64 {
+	t.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +90,7 @@ func peakRSS(t *testing.T, pid int) int64 {
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(s.Text(), field); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			if err != nil {
 				t.Fatal(err)
@@ -92,7 +99,7 @@ func peakRSS(t *testing.T, pid int) int64 {
 			return kb * 1024
 		}
 	}
-	t.Fatal("no VmHWM in /proc status")
+	t.Fatalf("no %s in /proc status", field)
 
 	return 0
 }

@@ -133,8 +133,8 @@ func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 	}
 	fam := familyOf(peer.Addr())
 	class := s.classify.Classify(peer.Addr())
-	msg := make([]byte, 0, tcpReadBuffer)
-	sc := newScratch()
+	var msg []byte
+	var sc *scratch
 	var t tally
 	count := func(res result, n, sent int) {
 		t.add(fam, class, res, n)
@@ -158,6 +158,9 @@ func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 			}
 
 			return
+		}
+		if sc == nil {
+			sc = newScratch()
 		}
 		resp, res := s.h.handle(sc, msg, peer)
 		if resp != nil && s.limit != nil && s.limited(peer, s.limit.now(), &res) {
@@ -189,32 +192,32 @@ func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 // the header cannot start a STUN message or announces more than the
 // maximum size.
 func (s *Server) readMessage(r *bufio.Reader, buf []byte) ([]byte, result) {
-	buf = buf[:headerSize]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return buf[:0], discard(reasonShort)
+	// Peek first: an idle connection waits here holding no message
+	// buffer, which is allocated only once a message starts.
+	hdr, err := r.Peek(headerSize)
+	if err != nil {
+		if len(hdr) > 0 && errors.Is(err, io.EOF) {
+			return hdr, discard(reasonShort)
 		}
 
 		return buf[:0], result{}
 	}
-	if buf[0]&0xC0 != 0 {
-		return buf, discard(reasonNotSTUN)
+	if hdr[0]&0xC0 != 0 {
+		return hdr, discard(reasonNotSTUN)
 	}
-	length := int(binary.BigEndian.Uint16(buf[2:4]))
+	length := int(binary.BigEndian.Uint16(hdr[2:4]))
 	if length%4 != 0 {
-		return buf, discard(reasonBadLength)
+		return hdr, discard(reasonBadLength)
 	}
 	total := headerSize + length
 	if total > s.cfg.MaxMessageSize {
-		return buf, discard(reasonTooLarge)
+		return hdr, discard(reasonTooLarge)
 	}
 	if cap(buf) < total {
-		grown := make([]byte, total, min(max(total, 2*cap(buf)), s.cfg.MaxMessageSize))
-		copy(grown, buf)
-		buf = grown
+		buf = make([]byte, 0, min(max(total, tcpReadBuffer), s.cfg.MaxMessageSize))
 	}
 	buf = buf[:total]
-	if _, err := io.ReadFull(r, buf[headerSize:]); err != nil {
+	if _, err := io.ReadFull(r, buf); err != nil {
 		return buf[:0], discard(reasonShort)
 	}
 
