@@ -18,6 +18,7 @@ import (
 	"github.com/pion/logging"
 
 	"github.com/stund/stund/pkg/check"
+	"github.com/stund/stund/pkg/kube"
 )
 
 const (
@@ -26,6 +27,7 @@ const (
 )
 
 const usageText = `Usage: stuncheck [flags] TARGET...
+       stuncheck [flags] [--kubeconfig FILE] [--context NAME] [-n NAMESPACE] svc/NAME
 
 Tells whether the path to a STUN server (a load balancer in front of it,
 usually) preserves your source IP. It sends STUN Binding requests over UDP
@@ -34,6 +36,11 @@ and TCP and compares the address the server saw with your public IP.
 TARGET is host, host:port, [ipv6]:port or a stun: URI (stun:host[:port]).
 The port defaults to 3478. A host name is resolved and its first IPv4 and
 first IPv6 address are both probed. stuns: (TLS) is not supported.
+
+TARGET svc/NAME (or service/NAME) is a Kubernetes Service: stuncheck reads
+it, its EndpointSlices and the Nodes, probes every load-balancer ingress
+address x port x protocol of it, and adds findings (what rewrites the
+source or drops traffic, and the fix) to the output, most severe first.
 
 Flags:
   --expect-ip IP         your public IP, one per family (repeatable); when
@@ -49,6 +56,10 @@ Flags:
   --nat-behavior         also run the RFC 5780 NAT mapping and filtering
                          tests over UDP when the server sends OTHER-ADDRESS
   -v, --verbose          log discarded packets and retransmissions to stderr
+  --kubeconfig FILE      kubeconfig for svc/NAME (default: $KUBECONFIG,
+                         ~/.kube/config, or the pod's service account)
+  --context NAME         kubeconfig context to use (default: the current one)
+  -n, --namespace NS     namespace of svc/NAME (default: the context's)
   -h, --help             show this help
 
 Colour is used only when stdout is a terminal and NO_COLOR is not set.
@@ -63,6 +74,7 @@ Examples:
   stuncheck --expect-ip 203.0.113.10 198.51.100.7
   stuncheck --reference stun.l.google.com:19302 --reference stun.cloudflare.com:3478 stun:stun.example.com
   stuncheck -o json --transport udp --timeout 2s --expect-ip 203.0.113.10 [2001:db8::7]:3478
+  stuncheck --kubeconfig ~/.kube/config -n stun --expect-ip 203.0.113.10 svc/stund
 `
 
 type multi []string
@@ -96,6 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 	var verbose bool
 	fs.BoolVar(&verbose, "v", false, "")
 	fs.BoolVar(&verbose, "verbose", false, "")
+	kf := addKubeFlags(fs)
 
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "stuncheck: "+format+" (see stuncheck --help)\n", a...)
@@ -103,7 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 		return exitUsage
 	}
 	// Flags may come before, between or after targets.
-	var targets []string
+	var targets, services []string
 	for rest := args; ; {
 		if err := fs.Parse(rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
@@ -118,10 +131,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 		if len(rest) == 0 {
 			break
 		}
-		targets = append(targets, rest[0])
+		if _, ok := kube.ParseServiceRef(rest[0]); ok {
+			services = append(services, rest[0])
+		} else {
+			targets = append(targets, rest[0])
+		}
 		rest = rest[1:]
 	}
-	if len(targets) == 0 {
+	if len(targets) == 0 && len(services) == 0 {
 		return usageErr("no TARGET given")
 	}
 	if output != "text" && output != "json" {
@@ -162,6 +179,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 	}
 	cfg.LoggerFactory = lf
 
+	kts, err := kf.readServices(ctx, services)
+	if err != nil {
+		if errors.Is(err, check.ErrUsage) {
+			return usageErr("%s", strings.TrimPrefix(err.Error(), "usage: "))
+		}
+		fmt.Fprintf(stderr, "stuncheck: %v\n", err)
+
+		return exitError
+	}
+	for _, kt := range kts {
+		cfg.Targets = append(cfg.Targets, kt.targets...)
+	}
+	if len(cfg.Targets) == 0 { // a Service with nothing to probe: its findings say why
+		rep := &check.Report{Verdict: check.Inconclusive}
+		diagnose(rep, kts)
+		if err := writeReport(stdout, rep, output, color); err != nil {
+			fmt.Fprintf(stderr, "stuncheck: write output: %v\n", err)
+		}
+
+		return exitError
+	}
 	checker, err := check.New(cfg)
 	if err != nil {
 		return usageErr("%s", strings.TrimPrefix(err.Error(), "usage: "))
@@ -180,12 +218,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 
 		return exitError
 	}
-	if output == "json" {
-		err = rep.WriteJSON(stdout)
-	} else {
-		err = rep.WriteText(stdout, check.TextOptions{Color: color})
-	}
-	if err != nil {
+	diagnose(rep, kts)
+	if err = writeReport(stdout, rep, output, color); err != nil {
 		fmt.Fprintf(stderr, "stuncheck: write output: %v\n", err)
 
 		return exitError

@@ -137,7 +137,7 @@ func (d *diagnosis) mappedAddresses(probes []check.Probe) {
 		w := snap.lookup(ip)
 		switch w.class {
 		case server.ClassNode:
-			fix := d.patchETPLocal()
+			fix := "Set externalTrafficPolicy: Local (see etp-cluster): with Cluster, kube-proxy masquerades traffic it forwards to the pod."
 			if isLocal(d.svc) {
 				fix = "externalTrafficPolicy is already Local, so the node's CNI or a node-level rule rewrites the source: " +
 					"with Cilium use the dsr load-balancer mode (hybrid mode SNATs UDP), and check for masquerade rules " +

@@ -78,8 +78,8 @@ func TestDiagnose(t *testing.T) {
 			probes: []check.Probe{probe(check.UDP, "10.1.0.3", check.Rewritten), probe(check.TCP, "10.1.0.3", check.Rewritten)},
 			want:   []string{"etp-cluster:" + E, "snat-node-ip:" + E, "mixed-protocol:" + I},
 			mention: map[string][]string{
-				"snat-node-ip": {"10.1.0.3", "worker-2", "udp and tcp", "externalTrafficPolicy", "kubectl -n lab patch service stund"},
-				"etp-cluster":  {"lab/stund", "Cluster"},
+				"snat-node-ip": {"10.1.0.3", "worker-2", "udp and tcp", "externalTrafficPolicy: Local"},
+				"etp-cluster":  {"lab/stund", "Cluster", "kubectl -n lab patch service stund"},
 			},
 		},
 		{
@@ -305,7 +305,7 @@ func TestReadService(t *testing.T) {
 	if cl.Service.Name != "stund" || len(cl.Slices) != 1 || len(cl.Nodes) != 3 || cl.NodesErr != nil {
 		t.Errorf("read %s, %d slices, %d nodes, %v", cl.Service.Name, len(cl.Slices), len(cl.Nodes), cl.NodesErr)
 	}
-	if _, err := ReadService(ctx, cs, "elsewhere", "stund"); err == nil || !strings.Contains(err.Error(), "not found in namespace \"elsewhere\"") {
+	if _, err := ReadService(ctx, cs, "elsewhere", "stund"); err == nil || !IsNotFound(err) || !strings.Contains(err.Error(), "in namespace \"elsewhere\"") {
 		t.Errorf("missing Service: %v", err)
 	}
 	cs.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -49,7 +50,7 @@ func ReadService(ctx context.Context, cs kubernetes.Interface, namespace, name s
 	svc, err := cs.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("service %q not found in namespace %q (check -n/--namespace and --context)", name, namespace)
+			return nil, fmt.Errorf("%w: %q in namespace %q (check -n/--namespace and --context)", ErrServiceNotFound, name, namespace)
 		}
 
 		return nil, fmt.Errorf("get service %s/%s: %w", namespace, name, err)
@@ -122,3 +123,10 @@ func Targets(svc *corev1.Service, input string) []check.Target {
 
 	return out
 }
+
+// IsNotFound reports whether err says a Service does not exist.
+func IsNotFound(err error) bool { return errors.Is(err, ErrServiceNotFound) }
+
+// ErrServiceNotFound is wrapped by ReadService's error when the Service
+// does not exist.
+var ErrServiceNotFound = errors.New("service not found")

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/stund/stund/pkg/check"
+	"github.com/stund/stund/pkg/kube"
+)
+
+// kubeFlags are the kubectl-style flags for svc/NAME targets.
+type kubeFlags struct {
+	kubeconfig, context, namespace string
+}
+
+func addKubeFlags(fs *flag.FlagSet) *kubeFlags {
+	k := &kubeFlags{}
+	fs.StringVar(&k.kubeconfig, "kubeconfig", "", "")
+	fs.StringVar(&k.context, "context", "", "")
+	fs.StringVar(&k.namespace, "n", "", "")
+	fs.StringVar(&k.namespace, "namespace", "", "")
+
+	return k
+}
+
+// kubeTarget is a Service given as svc/NAME, read from the cluster.
+type kubeTarget struct {
+	input   string
+	cluster *kube.Cluster
+	targets []check.Target
+}
+
+// apiTimeout bounds reading the Service, its EndpointSlices and the Nodes.
+const apiTimeout = 15 * time.Second
+
+// errAPI marks a cluster that did not answer (exit 3), as opposed to a
+// configuration mistake (exit 2).
+var errAPI = errors.New("kubernetes API")
+
+// readServices reads each svc/NAME reference and returns its probe
+// targets.
+func (k *kubeFlags) readServices(ctx context.Context, refs []string) ([]kubeTarget, error) {
+	if len(refs) == 0 {
+		if k.kubeconfig != "" || k.context != "" || k.namespace != "" {
+			return nil, fmt.Errorf("%w: --kubeconfig, --context and -n apply only to svc/NAME targets", check.ErrUsage)
+		}
+
+		return nil, nil
+	}
+	cfg, ns, err := kube.ClientConfig(k.kubeconfig, k.context)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", check.ErrUsage, err)
+	}
+	if k.namespace != "" {
+		ns = k.namespace
+	}
+	cs, err := kube.NewClient(cfg, "stuncheck")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", check.ErrUsage, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	defer cancel()
+	var out []kubeTarget
+	for _, ref := range refs {
+		name, _ := kube.ParseServiceRef(ref)
+		cl, err := kube.ReadService(ctx, cs, ns, name)
+		if err != nil {
+			if kube.IsNotFound(err) {
+				return nil, fmt.Errorf("%w: %w", check.ErrUsage, err)
+			}
+
+			return nil, fmt.Errorf("%w: %w", errAPI, err)
+		}
+		out = append(out, kubeTarget{input: ref, cluster: cl, targets: kube.Targets(cl.Service, ref)})
+	}
+
+	return out, nil
+}
+
+// diagnose adds the findings of every Service to rep, from the probes
+// sent to its load-balancer ingress.
+func diagnose(rep *check.Report, kts []kubeTarget) {
+	if len(kts) == 0 {
+		return
+	}
+	rep.Findings = []check.Finding{}
+	for _, kt := range kts {
+		var probes []check.Probe
+		for _, p := range rep.Probes {
+			if p.Target == kt.input {
+				probes = append(probes, p)
+			}
+		}
+		rep.Findings = append(rep.Findings, kube.Diagnose(kt.cluster, probes)...)
+	}
+	check.SortFindings(rep.Findings)
+}
+
+// writeReport writes rep as JSON or text.
+func writeReport(w io.Writer, rep *check.Report, output string, color bool) error {
+	if output == "json" {
+		return rep.WriteJSON(w)
+	}
+
+	return rep.WriteText(w, check.TextOptions{Color: color})
+}
