@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -19,6 +21,7 @@ import (
 
 // valuesFiles are the values files in testdata/ that must lint and render.
 var valuesFiles = []string{
+	"proxy.yaml",
 	"daemonset.yaml",
 	"split.yaml",
 	"dualstack.yaml",
@@ -29,12 +32,23 @@ var valuesFiles = []string{
 	"cluster-etp.yaml",
 }
 
-// contractFlags are the stund flags listed in the project contract; stund
-// refuses unknown flags, so the chart passes no others.
-var contractFlags = []string{
-	"listen", "http-listen", "software", "log-level", "log-format",
-	"drain-timeout", "rfc3489", "response-origin", "other-address",
-}
+// stundFlags lists the flags the built stund documents in --help; stund
+// refuses unknown flags, so the chart may pass no others.
+var stundFlags = sync.OnceValues(func() ([]string, error) {
+	out, err := exec.Command(stundBin, "--help").Output()
+	if err != nil {
+		return nil, err
+	}
+	var flags []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if rest, ok := strings.CutPrefix(line, "  --"); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			flags = append(flags, name)
+		}
+	}
+
+	return flags, nil
+})
 
 func TestValuesFilesAreTested(t *testing.T) {
 	entries, err := os.ReadDir("testdata")
@@ -250,6 +264,36 @@ func TestDualStack(t *testing.T) {
 	}
 }
 
+// TestProxyAndLimits renders PROXY protocol behind a proxy load balancer
+// with its address exempt from the per-source limits.
+func TestProxyAndLimits(t *testing.T) {
+	ms := render(t, []string{"proxy.yaml"})
+	checkCommon(t, ms)
+	c := stundContainer(t, &one[appsv1.Deployment](t, ms, "stund").Spec.Template.Spec)
+	args := flagValues(t, c.Args)
+	for flag, want := range map[string]string{
+		"proxy-protocol": "", "proxy-trusted-cidr": "10.0.0.0/24",
+		"rate-limit": "50", "rate-limit-burst": "500", "global-rate-limit": "100000",
+		"rate-limit-exempt": "100.64.0.0/10", "max-tcp-conns": "2000", "max-tcp-conns-per-source": "0",
+		"tcp-idle-timeout": "30s",
+	} {
+		if got, ok := args[flag]; !ok || got != want {
+			t.Errorf("--%s = %q (present %v), want %q", flag, got, ok, want)
+		}
+	}
+	if _, ok := args["proxy-protocol-optional"]; ok {
+		t.Error("--proxy-protocol-optional rendered although off")
+	}
+	// The defaults: limits on, PROXY protocol off.
+	def := flagValues(t, stundContainer(t, &one[appsv1.Deployment](t, render(t, nil), "stund").Spec.Template.Spec).Args)
+	if _, ok := def["proxy-protocol"]; ok {
+		t.Error("--proxy-protocol rendered by default")
+	}
+	if def["rate-limit"] != "20" || def["rate-limit-burst"] != "100" || def["max-tcp-conns-per-source"] != "100" {
+		t.Errorf("default limits = %v", def)
+	}
+}
+
 func TestMetricsOff(t *testing.T) {
 	ms := render(t, []string{"metrics-off.yaml"})
 	checkCommon(t, ms)
@@ -341,14 +385,14 @@ func TestOtherValues(t *testing.T) {
 		{
 			name: "stund flags",
 			sets: []string{"rfc3489=true", "responseOrigin=203.0.113.7:3478", "software=", "logLevel=debug",
-				"extraArgs={--other-address=198.51.100.9:3478}", "shutdown.drainTimeoutSeconds=40", "shutdown.preStopSleepSeconds=0"},
+				"extraArgs={--udp-sockets=2}", "shutdown.drainTimeoutSeconds=40", "shutdown.preStopSleepSeconds=0"},
 			check: func(t *testing.T, ms manifests) {
 				spec := one[appsv1.Deployment](t, ms, "stund").Spec.Template.Spec
 				c := stundContainer(t, &spec)
 				args := flagValues(t, c.Args)
 				for flag, want := range map[string]string{
 					"rfc3489": "", "response-origin": "203.0.113.7:3478", "software": "",
-					"log-level": "debug", "other-address": "198.51.100.9:3478", "drain-timeout": "40s",
+					"log-level": "debug", "udp-sockets": "2", "drain-timeout": "40s",
 				} {
 					if got, ok := args[flag]; !ok || got != want {
 						t.Errorf("--%s = %q (present %v), want %q", flag, got, ok, want)
@@ -478,7 +522,10 @@ func TestRefused(t *testing.T) {
 		{"sessionAffinity enum", "service.sessionAffinity=Sticky", "service.sessionAffinity=ClientIP", schemaErr},
 		{"log level enum", "logLevel=verbose", "logLevel=debug", schemaErr},
 		{"ipFamilies enum", "service.ipFamilies={IPv5}", "service.ipFamilies={IPv6}", schemaErr},
-		{"chart-managed flag in extraArgs", "extraArgs={--drain-timeout=1s}", "extraArgs={--other-address=192.0.2.1:3478}", schemaErr},
+		{"chart-managed flag in extraArgs", "extraArgs={--drain-timeout=1s}", "extraArgs={--udp-sockets=2}", schemaErr},
+		{"PROXY protocol without trusted CIDRs", "proxyProtocol.enabled=true", "proxyProtocol.enabled=true,proxyProtocol.trustedCIDRs={10.0.0.1/32}", schemaErr},
+		{"negative rate limit", "rateLimit.perSource=-1", "rateLimit.perSource=0", schemaErr},
+		{"rate-limit flag in extraArgs", "extraArgs={--rate-limit=5}", "extraArgs={--udp-sockets=1}", schemaErr},
 		{"port range", "stunPort=70000", "stunPort=3479", schemaErr},
 		{"digest format", "image.digest=latest", "image.digest=sha256:" + strings.Repeat("0", 64), schemaErr},
 		{"Recreate on a DaemonSet", "kind=DaemonSet,updateStrategy.type=Recreate", "kind=DaemonSet,updateStrategy.type=OnDelete", schemaErr},
@@ -780,11 +827,15 @@ func stundContainer(t *testing.T, spec *corev1.PodSpec) *corev1.Container {
 // fails for any flag not in the contract or given twice.
 func flagValues(t *testing.T, args []string) map[string]string {
 	t.Helper()
+	known, err := stundFlags()
+	if err != nil {
+		t.Fatalf("stund --help: %v", err)
+	}
 	out := map[string]string{}
 	for _, a := range args {
 		name, value, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "--") || !slices.Contains(contractFlags, name) {
-			t.Errorf("argument %q is not a --flag from the contract (%v): stund would refuse it", a, contractFlags)
+		if !strings.HasPrefix(a, "--") || !slices.Contains(known, name) {
+			t.Errorf("argument %q is not a --flag stund has (%v): stund would refuse it", a, known)
 		}
 		if _, dup := out[name]; dup {
 			t.Errorf("--%s given twice", name)

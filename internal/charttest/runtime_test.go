@@ -60,7 +60,6 @@ func TestStundAcceptsRenderedArgs(t *testing.T) {
 	for _, f := range valuesFiles {
 		cases[f] = []string{"--values", filepath.Join("testdata", f)}
 	}
-	// Not --other-address: the contract lists it, but stund does not have it yet.
 	cases["all stund values"] = []string{"--set", "rfc3489=true,responseOrigin=203.0.113.7:3478,software=,logFormat=text,logLevel=trace"}
 	for name, extra := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -49,6 +49,27 @@ spec:
         {{- with .Values.responseOrigin }}
         - {{ printf "--response-origin=%s" . | quote }}
         {{- end }}
+        {{- if .Values.proxyProtocol.enabled }}
+        {{- if not .Values.proxyProtocol.trustedCIDRs }}
+        {{- fail "proxyProtocol.enabled needs proxyProtocol.trustedCIDRs: a PROXY header is only believed from the load balancer's addresses" }}
+        {{- end }}
+        - --proxy-protocol
+        {{- range .Values.proxyProtocol.trustedCIDRs }}
+        - {{ printf "--proxy-trusted-cidr=%s" . | quote }}
+        {{- end }}
+        {{- if .Values.proxyProtocol.optional }}
+        - --proxy-protocol-optional
+        {{- end }}
+        {{- end }}
+        - --rate-limit={{ .Values.rateLimit.perSource }}
+        - --rate-limit-burst={{ .Values.rateLimit.burst }}
+        - --global-rate-limit={{ .Values.rateLimit.global }}
+        {{- range .Values.rateLimit.exemptCIDRs }}
+        - {{ printf "--rate-limit-exempt=%s" . | quote }}
+        {{- end }}
+        - --max-tcp-conns={{ .Values.tcp.maxConns }}
+        - --max-tcp-conns-per-source={{ .Values.tcp.maxConnsPerSource }}
+        - --tcp-idle-timeout={{ .Values.tcp.idleTimeoutSeconds }}s
         {{- range .Values.extraArgs }}
         - {{ . | quote }}
         {{- end }}
