@@ -80,6 +80,7 @@ type options struct {
 	maxTCPConns    int
 	maxTCPPerSrc   int
 	showVersion    bool
+	kube           kubeOptions
 }
 
 const usageHead = `stund: a STUN Binding server (RFC 8489) for UDP and TCP, IPv4 and IPv6.
@@ -204,6 +205,7 @@ func newFlagSet(stderr io.Writer, o *options) (*flag.FlagSet, []error) {
 	fs.Var(&o.rateExempt, "rate-limit-exempt", "`CIDR` never rate limited and not subject to --max-tcp-conns-per-source: a known NAT pool, or a load balancer that SNATs every client; repeatable [STUND_RATE_LIMIT_EXEMPT, comma-separated]")
 	fs.IntVar(&o.maxTCPConns, "max-tcp-conns", intEnv("STUND_MAX_TCP_CONNS", 10000), "open TCP connections at most; more are reset at once; 0 means no cap [STUND_MAX_TCP_CONNS]")
 	fs.IntVar(&o.maxTCPPerSrc, "max-tcp-conns-per-source", intEnv("STUND_MAX_TCP_CONNS_PER_SOURCE", 100), "open TCP connections from one IP at most; 0 means no cap [STUND_MAX_TCP_CONNS_PER_SOURCE]")
+	addKubeFlags(fs, &o.kube)
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	fs.SetOutput(io.Discard) // errors are reported by run, in one line
 	fs.Usage = func() {}
@@ -330,7 +332,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 		return exitRuntime
 	}
+	classifier, err := o.kube.build(logFactory)
+	if err != nil {
+		return usageErr(err)
+	}
 	srv, err := server.New(server.Config{
+		Classifier:     classifier,
 		Listen:         o.listen.values,
 		Software:       o.software,
 		ResponseOrigin: origin,
@@ -414,6 +421,7 @@ func serve(srv *server.Server, reg *prometheus.Registry, o options, lf *logs.Fac
 		adm.SetReady(true)
 	}
 	log.Infof("stund %s ready", buildVersion())
+	defer o.kube.start(lf)()
 
 	sig := <-sigs
 	if adm != nil {

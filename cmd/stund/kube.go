@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pion/logging"
+
+	"github.com/stund/stund/pkg/kube"
+	"github.com/stund/stund/pkg/server"
+)
+
+// kubeOptions are the flags of the Kubernetes-aware source classification.
+type kubeOptions struct {
+	kubeconfig string
+	namespace  string
+	services   listFlag
+	internal   listFlag
+
+	classifier *kube.Classifier
+}
+
+func addKubeFlags(fs *flag.FlagSet, k *kubeOptions) {
+	fs.StringVar(&k.kubeconfig, "kubeconfig", envOr("STUND_KUBECONFIG", ""),
+		"kubeconfig `file` for the Kubernetes API; empty uses the pod's service account when running in a cluster, "+
+			"and without either stund classifies sources by address ranges alone [STUND_KUBECONFIG]")
+	fs.StringVar(&k.namespace, "namespace", envOr("STUND_NAMESPACE", os.Getenv("POD_NAMESPACE")),
+		"`namespace` of --service [STUND_NAMESPACE, else POD_NAMESPACE]")
+	if v := envOr("STUND_SERVICE", ""); v != "" {
+		k.services.values = strings.Split(v, ",")
+	}
+	fs.Var(&k.services, "service", "`name` of the Service in front of stund: its load-balancer addresses count as source_class=lb "+
+		"and SourceIPRewritten Events go to it; repeat for split UDP and TCP Services [STUND_SERVICE, comma-separated]")
+	if v := envOr("STUND_INTERNAL_CIDR", ""); v != "" {
+		k.internal.values = strings.Split(v, ",")
+	}
+	fs.Var(&k.internal, "internal-cidr", "`CIDR` whose sources count as source_class=private, e.g. a cluster's pod range or a "+
+		"platform's internal network; repeatable, works without Kubernetes too [STUND_INTERNAL_CIDR, comma-separated]")
+}
+
+// build returns the classifier for server.Config: Kubernetes-aware when
+// a cluster is reachable, otherwise by address ranges alone. A kubeconfig
+// that was asked for but cannot be loaded is a usage error; a cluster
+// that cannot be reached is not: stund serves without it.
+func (k *kubeOptions) build(lf logging.LoggerFactory) (server.Classifier, error) {
+	internal, err := parsePrefixes("--internal-cidr", k.internal.values)
+	if err != nil {
+		return nil, err
+	}
+	log := lf.NewLogger("kube")
+	cfg := kube.Config{Internal: internal, LoggerFactory: lf, Instance: instanceName()}
+	rc, err := kube.ServerConfig(k.kubeconfig, "")
+	switch {
+	case err == nil:
+		if cfg.Client, err = kube.NewClient(rc, "stund/"+buildVersion()); err != nil {
+			return nil, err
+		}
+		cfg.Namespace, cfg.Services = k.namespace, k.services.values
+		if len(cfg.Services) > 0 && cfg.Namespace == "" {
+			return nil, errors.New("--service needs --namespace (or POD_NAMESPACE)")
+		}
+	case k.kubeconfig != "":
+		return nil, fmt.Errorf("--kubeconfig: %w", err)
+	case errors.Is(err, kube.ErrNoCluster):
+		if len(k.services.values) > 0 {
+			return nil, errors.New("--service needs a cluster: run in one or give --kubeconfig")
+		}
+		log.Debugf("no Kubernetes cluster: classifying sources by address ranges only")
+	default:
+		log.Warnf("Kubernetes API unavailable, classifying sources by address ranges only: %v", err)
+	}
+	c, err := kube.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	k.classifier = c
+
+	return c, nil
+}
+
+// start runs the informers in the background and returns the function
+// that stops them. STUN is served meanwhile: the API's state never
+// delays it.
+func (k *kubeOptions) start(lf logging.LoggerFactory) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if k.classifier == nil {
+		return cancel
+	}
+	k.classifier.Start(ctx)
+	go func() {
+		log := lf.NewLogger("kube")
+		sctx, scancel := context.WithTimeout(ctx, time.Minute)
+		defer scancel()
+		if !k.classifier.WaitForSync(sctx) {
+			if ctx.Err() == nil {
+				log.Warnf("Kubernetes caches not synced after a minute (RBAC? API down?); classifying by what is known meanwhile")
+			}
+
+			return
+		}
+		nodes, pods, lbs := k.classifier.Snapshot()
+		log.Infof("kubernetes: watching %d node addresses, %d pod CIDRs, %d load-balancer addresses (namespace %q, service %q)",
+			nodes, pods, lbs, k.namespace, strings.Join(k.services.values, ","))
+	}()
+
+	return cancel
+}
+
+// instanceName names this stund in Events: the pod's name.
+func instanceName() string {
+	if n := os.Getenv("POD_NAME"); n != "" {
+		return n
+	}
+	n, _ := os.Hostname()
+
+	return n
+}
