@@ -11,20 +11,29 @@ run:
 # chart rendering, fuzz seeds), then the network-namespace lab (root).
 test: deps lint unit e2e
 
+HELM_VERSION := v3.22.0
+HELM := $(CURDIR)/bin/helm
+
 deps:
 	bash .ci/deps
+
+# Helm for the chart tests, built once from the Go module proxy (a few
+# minutes the first time, then cached), outside any test's timeout.
+$(HELM):
+	mkdir -p bin
+	cd /tmp && GOFLAGS= GOBIN=$(CURDIR)/bin $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
 
-unit:
-	$(GO) test -count=1 ./...
+unit: $(HELM)
+	STUND_HELM=$(HELM) $(GO) test -count=1 -timeout 20m ./...
 
 e2e:
 	@if [ "$$(id -u)" -ne 0 ]; then echo "the e2e lab needs root (network namespaces): sudo make e2e" >&2; exit 1; fi
-	$(GO) test -count=1 -tags e2e ./e2e/...
+	$(GO) test -count=1 -timeout 20m -tags e2e ./e2e/...
 
 build:
 	mkdir -p bin
