@@ -186,11 +186,11 @@ func (c *Classifier) describe(addr netip.Addr, w who, n uint64) string {
 	fmt.Fprintf(&b, "source IP rewritten: %d request(s) from %s, source_class=%s", n, addr, w.class)
 	switch w.class {
 	case server.ClassNode:
-		fmt.Fprintf(&b, ", the address of node %s: kube-proxy or the CNI masqueraded the clients", w.node)
+		fmt.Fprintf(&b, ", the address of node %q: kube-proxy or the CNI masqueraded the clients", w.node)
 	case server.ClassPod:
-		fmt.Fprintf(&b, ", inside the pod CIDR of node %s: a proxy pod or the CNI relayed the clients (or they are pods)", w.node)
+		fmt.Fprintf(&b, ", inside the pod CIDR of node %q: a proxy pod or the CNI relayed the clients (or they are pods)", w.node)
 	case server.ClassLB:
-		fmt.Fprintf(&b, ", an ingress address of Service %s: the load balancer is a proxy", w.service)
+		fmt.Fprintf(&b, ", an ingress address of Service %q: the load balancer is a proxy", w.service)
 	default:
 		b.WriteString(", a private address: something on the path source-NATs the clients")
 	}

@@ -249,7 +249,7 @@ func TestWarningsAndEvents(t *testing.T) {
 	}
 	// A pod source warns on its own limit, naming the pod CIDR's node.
 	s.c.Classify(netip.MustParseAddr("10.244.2.5"))
-	if !strings.Contains(s.log.String(), "pod CIDR of node worker-2") {
+	if !strings.Contains(s.log.String(), `pod CIDR of node "worker-2"`) {
 		t.Errorf("pod warning does not name the node:\n%s", s.log)
 	}
 	time.Sleep(100 * time.Millisecond)

@@ -2,7 +2,6 @@ package kube
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -123,19 +122,40 @@ func (d *diagnosis) trafficPolicy() {
 // saw: a node, a pod CIDR, or the load balancer.
 func (d *diagnosis) mappedAddresses(probes []check.Probe) {
 	snap := buildSnapshot(ptrs(d.cl.Nodes), []*corev1.Service{d.svc}, nil, nil)
-	seen := map[netip.Addr]bool{}
+	// One finding per owner (a node, its pod CIDR, the load balancer),
+	// naming every address of it the probes saw and over what.
+	type owner struct {
+		class server.SourceClass
+		name  string
+	}
+	var order []owner
+	seen := map[owner][]string{}
+	trs := map[owner][]string{}
 	for _, p := range probes {
 		if !p.Mapped.IsValid() || p.Verdict == check.Preserved {
 			continue
 		}
 		ip := p.Mapped.Addr().Unmap()
-		if seen[ip] {
+		w := snap.lookup(ip)
+		o := owner{w.class, w.node}
+		switch w.class {
+		case server.ClassNode, server.ClassPod, server.ClassLB:
+		default:
 			continue
 		}
-		seen[ip] = true
-		trs := transportsSeeing(probes, ip)
-		w := snap.lookup(ip)
-		switch w.class {
+		if _, ok := seen[o]; !ok {
+			order = append(order, o)
+		}
+		if !slices.Contains(seen[o], ip.String()) {
+			seen[o] = append(seen[o], ip.String())
+		}
+		if !slices.Contains(trs[o], string(p.Transport)) {
+			trs[o] = append(trs[o], string(p.Transport))
+		}
+	}
+	for _, o := range order {
+		ips, over := strings.Join(seen[o], " and "), strings.Join(trs[o], " and ")
+		switch o.class {
 		case server.ClassNode:
 			fix := "Set externalTrafficPolicy: Local (see etp-cluster): with Cluster, kube-proxy masquerades traffic it forwards to the pod."
 			if isLocal(d.svc) {
@@ -144,31 +164,20 @@ func (d *diagnosis) mappedAddresses(probes []check.Probe) {
 					"(ip-masq-agent, egress gateways) that match traffic to pods."
 			}
 			d.add(IDSNATNodeIP, check.SeverityError, fix,
-				"stund saw %s over %s, the address of node %s: the node source-NATed the client on its way to the pod.", ip, trs, w.node)
+				"stund saw %s over %s: the address of node %q, which source-NATed the client on its way to the pod.", ips, over, o.name)
 		case server.ClassPod:
 			d.add(IDSNATPodCIDR, check.SeverityError,
 				"Send STUN traffic to stund without a proxy pod in between (no ingress controller, sidecar or userspace proxy), "+
 					"and with Cilium or another eBPF dataplane use a mode without SNAT for this Service (dsr).",
-				"stund saw %s over %s, inside the pod CIDR of node %s: a pod (a proxy, an ingress controller, a sidecar) "+
-					"or the CNI relayed the client.", ip, trs, w.node)
+				"stund saw %s over %s: inside the pod CIDR of node %q, so a pod (a proxy, an ingress controller, a sidecar) "+
+					"or the CNI relayed the client.", ips, over, o.name)
 		case server.ClassLB:
 			d.add(IDSNATLBAddress, check.SeverityError,
 				"Use a passthrough load balancer (not a proxy) for stund, e.g. an AWS NLB, a GCP passthrough network load balancer or MetalLB, "+
 					"with externalTrafficPolicy: Local; or turn on PROXY protocol at the load balancer and "+proxyFlags+".",
-				"stund saw %s over %s, the load balancer's own ingress address: the load balancer is a proxy that opens its own connections.", ip, trs)
+				"stund saw %s over %s: the load balancer's own ingress address, so the load balancer is a proxy that opens its own connections.", ips, over)
 		}
 	}
-}
-
-func transportsSeeing(probes []check.Probe, ip netip.Addr) string {
-	var trs []string
-	for _, p := range probes {
-		if p.Mapped.IsValid() && p.Mapped.Addr().Unmap() == ip && !slices.Contains(trs, string(p.Transport)) {
-			trs = append(trs, string(p.Transport))
-		}
-	}
-
-	return strings.Join(trs, " and ")
 }
 
 func (d *diagnosis) ingress() {

@@ -83,6 +83,14 @@ func TestDiagnose(t *testing.T) {
 			},
 		},
 		{
+			name: "masquerade seen on both families of one node: one finding",
+			svc:  service("stund", udpOnly, ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady},
+			nodes:   []*corev1.Node{node("dual", "10.1.0.2", "fd00:1::2")},
+			probes:  []check.Probe{probe(check.UDP, "10.1.0.2", check.Rewritten), probe(check.UDP, "fd00:1::2", check.Rewritten)},
+			want:    []string{"etp-cluster:" + E, "snat-node-ip:" + E},
+			mention: map[string][]string{"snat-node-ip": {"10.1.0.2 and fd00:1::2 over udp", `node "dual"`}},
+		},
+		{
 			name: "Cluster but the path preserved (DSR): a warning only",
 			svc:  service("stund", udpOnly, ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			probes: []check.Probe{probe(check.UDP, client, check.Preserved)},

@@ -100,7 +100,7 @@ func TestRealClientPath(t *testing.T) {
 	// through the API.
 	eventually(t, "Event", func() bool { return len(api.Events()) == 1 }, log, &syncBuffer{b: *bytes.NewBufferString(strings.Join(api.Requests(), "\n"))})
 	ev := api.Events()[0]
-	if ev.Reason != EventReason || ev.InvolvedObject.Name != "stund" || !strings.Contains(ev.Message, "node worker-1") || ev.InvolvedObject.UID == "" {
+	if ev.Reason != EventReason || ev.InvolvedObject.Name != "stund" || !strings.Contains(ev.Message, `node "worker-1"`) || ev.InvolvedObject.UID == "" {
 		t.Errorf("Event %+v", ev)
 	}
 }
