@@ -394,3 +394,28 @@ func TestResolveName(t *testing.T) {
 func itoa(p uint16) string {
 	return netip.AddrPortFrom(v4, p).String()[len("127.0.0.1:"):]
 }
+
+// TestNATBehaviorCoturn runs --nat-behavior against coturn with two
+// loopback addresses, where it offers OTHER-ADDRESS and honours
+// CHANGE-REQUEST (RFC 5780). Loopback has no NAT: both behaviours must come
+// out endpoint-independent, and the probe must report OTHER-ADDRESS.
+func TestNATBehaviorCoturn(t *testing.T) {
+	second := ip("127.0.0.2")
+	c := clienttest.StartCoturn(t, []netip.Addr{v4, second})
+	rep := run(t, check.Config{Targets: targets(t, c.Addr(v4)), ExpectIPs: []netip.Addr{v4},
+		Transports: []check.Transport{check.UDP}, NATBehavior: true})
+	if len(rep.Probes) != 1 {
+		t.Fatalf("%d probes, want 1", len(rep.Probes))
+	}
+	p := rep.Probes[0]
+	if !p.OtherAddress.IsValid() || p.OtherAddress.Addr() != second {
+		t.Fatalf("OTHER-ADDRESS %v, want coturn's second address %s", p.OtherAddress, second)
+	}
+	if p.NAT == nil {
+		t.Fatal("no NAT behaviour result")
+	}
+	if p.NAT.Mapping != check.EndpointIndependent || p.NAT.Filtering != check.EndpointIndependent {
+		t.Errorf("mapping %s, filtering %s (%s); want endpoint-independent for both on loopback",
+			p.NAT.Mapping, p.NAT.Filtering, p.NAT.Detail)
+	}
+}
