@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -258,36 +256,8 @@ func TestHostile(t *testing.T) {
 	})
 
 	t.Run("SIGTERM drains", func(t *testing.T) {
-		start := time.Now()
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		for {
-			code, _ := get(t, base+"/readyz")
-			if code == http.StatusServiceUnavailable {
-				break
-			}
-			if time.Since(start) > time.Second {
-				t.Fatalf("/readyz still %d a second after SIGTERM", code)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if !askUDP(udpFrom(t, "127.0.0.10", stunAddr), time.Second) {
-			t.Error("STUN not answered during the drain")
-		}
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("still running 5s after SIGTERM with a 3s drain")
-		}
-		_ = p.cmd.Wait()
-		took := time.Since(start)
-		t.Logf("exited %s after SIGTERM, code %d", took.Round(time.Millisecond), p.cmd.ProcessState.ExitCode())
-		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-			t.Errorf("exit %d, want 0", code)
-		}
-		if took > 3500*time.Millisecond {
-			t.Errorf("exited %s after SIGTERM, want within the 3s drain", took)
-		}
+		p.drain(t, base, 3*time.Second, func() bool {
+			return askUDP(udpFrom(t, "127.0.0.10", stunAddr), time.Second)
+		})
 	})
 }
