@@ -25,12 +25,12 @@ type udpIO struct {
 	shdr []unix.Mmsghdr
 	siov []unix.Iovec
 
-	// Arguments and results of the call in progress.
-	off, cnt int
-	n        int
-	errno    syscall.Errno
-	recvF    func(uintptr) bool
-	sendF    func(uintptr) bool
+	// Arguments and results of the calls in progress: receiving and
+	// sending may run at once in different goroutines (open loop).
+	rn, off, cnt, sn int
+	rerrno, serrno   syscall.Errno
+	recvF            func(uintptr) bool
+	sendF            func(uintptr) bool
 }
 
 // newUDPIO prepares batch receive buffers and send headers pointing at the
@@ -74,9 +74,9 @@ func (u *udpIO) recvmmsg(fd uintptr) bool {
 		case unix.EAGAIN:
 			return false
 		case 0:
-			u.n, u.errno = int(r), 0
+			u.rn, u.rerrno = int(r), 0
 		default:
-			u.n, u.errno = 0, e
+			u.rn, u.rerrno = 0, e
 		}
 
 		return true
@@ -93,9 +93,9 @@ func (u *udpIO) sendmmsg(fd uintptr) bool {
 		case unix.EAGAIN:
 			return false
 		case 0:
-			u.n, u.errno = int(r), 0
+			u.sn, u.serrno = int(r), 0
 		default:
-			u.n, u.errno = 0, e
+			u.sn, u.serrno = 0, e
 		}
 
 		return true
@@ -109,11 +109,11 @@ func (u *udpIO) recv() (int, error) {
 	if err := u.rc.Read(u.recvF); err != nil {
 		return 0, err
 	}
-	if u.errno != 0 {
-		return 0, u.errno
+	if u.rerrno != 0 {
+		return 0, u.rerrno
 	}
 
-	return u.n, nil
+	return u.rn, nil
 }
 
 // msg returns received datagram i, or nil if it was truncated.
@@ -135,13 +135,13 @@ func (u *udpIO) send(n int) (failed int) {
 		if err := u.rc.Write(u.sendF); err != nil {
 			return failed + n - off
 		}
-		if u.errno != 0 {
+		if u.serrno != 0 {
 			failed++
 			off++
 
 			continue
 		}
-		off += u.n
+		off += u.sn
 	}
 
 	return failed

@@ -83,7 +83,9 @@ func (w *tcpWorker) receive(closed bool) error {
 			off += size
 		}
 		have = copy(buf, buf[off:have])
-		w.flush()
+		if closed {
+			w.flush()
+		}
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			if w.done(now) {
 				return nil

@@ -74,7 +74,9 @@ func (w *udpWorker) receive(closed bool) error {
 				w.queue(uint32(idx), now)
 			}
 		}
-		w.flush()
+		if closed {
+			w.flush()
+		}
 		if err != nil {
 			var errno syscall.Errno
 			switch {
