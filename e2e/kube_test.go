@@ -191,6 +191,20 @@ func TestKubernetes(t *testing.T) {
 				}
 			}
 
+			// The text a user reads: the findings under the verdict, each
+			// with its fix.
+			text := top.Stuncheck(t, append(expectIPs(), "--timeout", "3s",
+				"--kubeconfig", kc[top.Client], "-n", kubeNamespace, "svc/stund")...)
+			v := strings.Index(text.Stdout, "verdict: "+sc.verdict)
+			if text.Exit != sc.exit || v < 0 {
+				t.Errorf("text run: exit %d, verdict line missing", text.Exit)
+			}
+			for _, id := range sc.want {
+				if i := strings.Index(text.Stdout, id); i < v || !strings.Contains(text.Stdout[i:], "fix: ") {
+					t.Errorf("text output does not list %s with its fix under the verdict", id)
+				}
+			}
+
 			after := stund.BindingRequests(t)
 			for _, f := range families {
 				for _, tr := range transports {

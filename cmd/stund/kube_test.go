@@ -82,7 +82,7 @@ func TestKubeClassification(t *testing.T) {
 			t.Errorf(`%s requests with source_class="private": %s, want 0`, tr, got)
 		}
 	}
-	p.waitLog(t, regexp.MustCompile(`(source IP rewritten: .*node "worker-1")`))
+	t.Log(p.waitLog(t, regexp.MustCompile(`(source IP rewritten: .*node "worker-1".*)`)))
 	deadline := time.Now().Add(5 * time.Second)
 	for len(api.Events()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
