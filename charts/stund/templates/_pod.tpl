@@ -70,6 +70,17 @@ spec:
         - --max-tcp-conns={{ .Values.tcp.maxConns }}
         - --max-tcp-conns-per-source={{ .Values.tcp.maxConnsPerSource }}
         - --tcp-idle-timeout={{ .Values.tcp.idleTimeoutSeconds }}s
+        {{- if .Values.kubernetes.enabled }}
+        {{- if not .Values.serviceAccount.automountToken }}
+        {{- fail "kubernetes.enabled needs serviceAccount.automountToken=true: stund reads the API with the pod's ServiceAccount token" }}
+        {{- end }}
+        {{- range (include "stund.stunServices" . | fromJsonArray) }}
+        - --service={{ .name }}
+        {{- end }}
+        {{- end }}
+        {{- range .Values.kubernetes.internalCIDRs }}
+        - {{ printf "--internal-cidr=%s" . | quote }}
+        {{- end }}
         {{- range .Values.extraArgs }}
         - {{ . | quote }}
         {{- end }}
