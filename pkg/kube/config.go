@@ -3,6 +3,7 @@ package kube
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"k8s.io/client-go/kubernetes"
@@ -25,6 +26,11 @@ func ServerConfig(kubeconfig, context string) (*rest.Config, error) {
 			return nil, ErrNoCluster
 		}
 		cfg, err := rest.InClusterConfig()
+		if errors.Is(err, fs.ErrNotExist) {
+			// A pod without a mounted ServiceAccount token: Kubernetes
+			// access was not granted, which is not an error.
+			return nil, fmt.Errorf("%w (no ServiceAccount token mounted)", ErrNoCluster)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("in-cluster configuration: %w", err)
 		}

@@ -3,7 +3,9 @@ package kube
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -163,9 +165,18 @@ func TestSlowAPIDoesNotDelay(t *testing.T) {
 // No cluster and no kubeconfig: stund runs without Kubernetes.
 func TestServerConfigOutsideCluster(t *testing.T) {
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	if _, err := ServerConfig("", ""); err != ErrNoCluster {
+	if _, err := ServerConfig("", ""); !errors.Is(err, ErrNoCluster) {
 		t.Errorf("ServerConfig outside a cluster: %v, want ErrNoCluster", err)
 	}
+	// In a pod without a ServiceAccount token (automount off): no cluster.
+	t.Setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "443")
+	if _, err := os.Stat("/var/run/secrets/kubernetes.io/serviceaccount/token"); err == nil {
+		t.Log("this machine has a ServiceAccount token; skipping the no-token case")
+	} else if _, err := ServerConfig("", ""); !errors.Is(err, ErrNoCluster) {
+		t.Errorf("ServerConfig in a pod without a token: %v, want ErrNoCluster", err)
+	}
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	if _, err := ServerConfig(filepath.Join(t.TempDir(), "missing"), ""); err == nil {
 		t.Error("ServerConfig with a missing kubeconfig succeeded")
 	}
