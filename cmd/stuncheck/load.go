@@ -53,6 +53,10 @@ Flags:
                          keep), off (only present), auto (local for a loopback
                          TARGET, stable otherwise) (default auto)
   --batch N              datagrams per recvmmsg/sendmmsg call (default %d)
+  --gso=false            send one datagram per request instead of a batch per
+                         UDP GSO write (Linux UDP_SEGMENT); the server gets the
+                         same separate datagrams either way, GSO only makes the
+                         generator cheaper
   -o, --output FORMAT    text or json (default text)
   -h, --help             show this help
 
@@ -86,6 +90,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	maxLossText := fs.String("max-loss", "1%", "")
 	mapped := fs.String("mapped", "auto", "")
 	batch := fs.Int("batch", load.DefaultBatch, "")
+	gso := fs.Bool("gso", true, "")
 	var output string
 	fs.StringVar(&output, "o", "text", "")
 	fs.StringVar(&output, "output", "text", "")
@@ -148,7 +153,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opts := []load.Option{
 		load.WithNetwork(*transport), load.WithConnections(*conns), load.WithWindow(*window),
 		load.WithRate(*rate), load.WithDuration(*duration), load.WithTimeout(*timeout),
-		load.WithBatch(*batch), load.WithMappedCheck(mc), load.WithLoggerFactory(lf),
+		load.WithBatch(*batch), load.WithGSO(*gso), load.WithMappedCheck(mc), load.WithLoggerFactory(lf),
 	}
 	live := false
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {

@@ -31,22 +31,36 @@ type udpIO struct {
 	rerrno, serrno   syscall.Errno
 	recvF            func(uintptr) bool
 	sendF            func(uintptr) bool
+
+	// gso: the socket has UDP_SEGMENT set to requestSize, so one write of
+	// several requests back to back leaves as that many datagrams. The
+	// server still receives separate datagrams (the kernel splits them
+	// before they reach its socket), but the generator pays for one trip
+	// through the stack per batch instead of one per request.
+	gso     bool
+	sendBuf []byte
+	writeF  func(uintptr) bool
 }
+
+// maxGSOSegments is the most datagrams one UDP GSO write may carry
+// (UDP_MAX_SEGMENTS in older kernels).
+const maxGSOSegments = 64
 
 // newUDPIO prepares batch receive buffers and send headers pointing at the
 // requests in sendBuf (requestSize bytes each).
-func newUDPIO(conn *net.UDPConn, batch int, sendBuf []byte) (*udpIO, error) {
+func newUDPIO(conn *net.UDPConn, batch int, sendBuf []byte, gso bool) (*udpIO, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("raw socket: %w", err)
 	}
 	u := &udpIO{
-		rc:   rc,
-		rhdr: make([]unix.Mmsghdr, batch),
-		riov: make([]unix.Iovec, batch),
-		rbuf: make([]byte, batch*recvSize),
-		shdr: make([]unix.Mmsghdr, batch),
-		siov: make([]unix.Iovec, batch),
+		rc:      rc,
+		sendBuf: sendBuf,
+		rhdr:    make([]unix.Mmsghdr, batch),
+		riov:    make([]unix.Iovec, batch),
+		rbuf:    make([]byte, batch*recvSize),
+		shdr:    make([]unix.Mmsghdr, batch),
+		siov:    make([]unix.Iovec, batch),
 	}
 	for i := range batch {
 		u.riov[i].Base = &u.rbuf[i*recvSize]
@@ -60,8 +74,40 @@ func newUDPIO(conn *net.UDPConn, batch int, sendBuf []byte) (*udpIO, error) {
 	}
 	u.recvF = u.recvmmsg
 	u.sendF = u.sendmmsg
+	u.writeF = u.write
+	if gso {
+		u.setGSO(requestSize)
+	}
 
 	return u, nil
+}
+
+// setGSO sets UDP_SEGMENT (0 turns it off) and records whether it took.
+func (u *udpIO) setGSO(size int) {
+	var serr error
+	err := u.rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT, size)
+	})
+	u.gso = size > 0 && err == nil && serr == nil
+}
+
+func (u *udpIO) write(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&u.sendBuf[u.off*requestSize])),
+			uintptr(u.cnt*requestSize))
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		case 0:
+			u.sn, u.serrno = int(r)/requestSize, 0
+		default:
+			u.sn, u.serrno = 0, e
+		}
+
+		return true
+	}
 }
 
 func (u *udpIO) recvmmsg(fd uintptr) bool {
@@ -130,7 +176,35 @@ func (u *udpIO) msg(i int) []byte {
 // send sends the first n requests of the send buffer and returns how many
 // the kernel refused (each refusal skips one datagram).
 func (u *udpIO) send(n int) (failed int) {
-	for off := 0; off < n; {
+	for off := 0; u.gso && off < n; {
+		u.off, u.cnt = off, min(n-off, maxGSOSegments)
+		if err := u.rc.Write(u.writeF); err != nil {
+			return failed + n - off
+		}
+		switch u.serrno {
+		case 0:
+			off += u.cnt
+		case unix.EIO, unix.EINVAL, unix.EOPNOTSUPP:
+			// The path cannot segment (no checksum offload, say): send
+			// this and every later batch one datagram at a time.
+			u.setGSO(0)
+
+			return failed + u.sendEach(off, n)
+		default:
+			failed += u.cnt
+			off += u.cnt
+		}
+	}
+	if u.gso {
+		return failed
+	}
+
+	return u.sendEach(0, n)
+}
+
+// sendEach sends requests off to n of the send buffer with sendmmsg.
+func (u *udpIO) sendEach(off, n int) (failed int) {
+	for off < n {
 		u.off, u.cnt = off, n-off
 		if err := u.rc.Write(u.sendF); err != nil {
 			return failed + n - off

@@ -16,7 +16,7 @@ type udpIO struct {
 	sendBuf []byte
 }
 
-func newUDPIO(conn *net.UDPConn, _ int, sendBuf []byte) (*udpIO, error) {
+func newUDPIO(conn *net.UDPConn, _ int, sendBuf []byte, _ bool) (*udpIO, error) {
 	return &udpIO{conn: conn, rbuf: make([]byte, recvSize), sendBuf: sendBuf}, nil
 }
 
