@@ -74,6 +74,10 @@ func (k *kubeOptions) build(lf logging.LoggerFactory) (server.Classifier, error)
 	default:
 		log.Warnf("Kubernetes API unavailable, classifying sources by address ranges only: %v", err)
 	}
+	if cfg.Client == nil {
+		// Without a cluster stund works as before: address ranges only.
+		return server.StaticClassifier{Internal: internal}, nil
+	}
 	c, err := kube.New(cfg)
 	if err != nil {
 		return nil, err

@@ -135,11 +135,12 @@ func New(cfg Config) (*Classifier, error) {
 }
 
 // Classify implements server.Classifier. It is called for every request:
-// a lock-free snapshot lookup, plus for rewritten sources a clock read and
-// two atomic operations.
+// a lock-free snapshot lookup, plus, with a cluster, for rewritten sources
+// a clock read and a few atomic operations. Without a cluster it neither
+// warns nor records Events: it is the static classifier.
 func (c *Classifier) Classify(addr netip.Addr) server.SourceClass {
 	w := c.snap.Load().lookup(addr)
-	if w.class != server.ClassClient {
+	if w.class != server.ClassClient && c.cfg.Client != nil {
 		c.rewritten(addr, w)
 	}
 
@@ -158,7 +159,7 @@ func (c *Classifier) rewritten(addr netip.Addr, w who) {
 	}
 	n = c.seen[w.class].Swap(0)
 	c.log.Warnf("%s", c.describe(addr, w, n))
-	if c.cfg.Client == nil || len(c.cfg.Services) == 0 || !allow(&c.nextEvent, now, c.cfg.EventInterval) {
+	if len(c.cfg.Services) == 0 || !allow(&c.nextEvent, now, c.cfg.EventInterval) {
 		return
 	}
 	select {

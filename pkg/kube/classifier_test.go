@@ -134,12 +134,22 @@ func TestClassifyWithoutCluster(t *testing.T) {
 	if c.WaitForSync(context.Background()) {
 		t.Error("WaitForSync without a client reported a sync")
 	}
+	log := &syncBuffer{}
+	lf := logging.NewDefaultLoggerFactory()
+	lf.Writer, lf.DefaultLogLevel = log, logging.LogLevelDebug
+	c, err = New(Config{Internal: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}, LoggerFactory: lf})
+	if err != nil {
+		t.Fatal(err)
+	}
 	static := server.StaticClassifier{Internal: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}
 	for _, a := range []string{"203.0.113.1", "10.0.0.1", "198.51.100.7", "fd00::1", "2001:db8::1", "127.0.0.1"} {
 		ip := netip.MustParseAddr(a)
 		if got, want := c.Classify(ip), static.Classify(ip); got != want {
 			t.Errorf("Classify(%s) = %s, StaticClassifier says %s", a, got, want)
 		}
+	}
+	if log.String() != "" {
+		t.Errorf("without a cluster the Classifier logged:\n%s", log)
 	}
 }
 
