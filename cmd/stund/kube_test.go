@@ -74,6 +74,11 @@ func TestKubeClassification(t *testing.T) {
 		}
 	}
 	_, metrics := get(t, base+"/metrics")
+	for _, l := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(l, "stund_binding_requests_total{") && !strings.HasSuffix(l, " 0") {
+			t.Log(l)
+		}
+	}
 	for _, tr := range []string{"udp", "tcp"} {
 		if got := classCount(t, metrics, tr, "node"); got != "1" {
 			t.Errorf(`%s requests with source_class="node": %s, want 1`, tr, got)
