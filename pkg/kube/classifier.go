@@ -322,7 +322,12 @@ func (c *Classifier) rebuild() {
 		slices.SortFunc(svcs, func(a, b *corev1.Service) int { return strings.Compare(a.Name, b.Name) })
 	}
 	if c.slices != nil {
-		eps, _ = c.slices.EndpointSlices(c.cfg.Namespace).List(labels.Everything())
+		all, _ := c.slices.EndpointSlices(c.cfg.Namespace).List(labels.Everything())
+		for _, s := range all {
+			if slices.Contains(c.cfg.Services, s.Labels[discoveryv1.LabelServiceName]) {
+				eps = append(eps, s)
+			}
+		}
 	}
 	c.snap.Store(buildSnapshot(nodes, svcs, eps, c.cfg.Internal))
 }

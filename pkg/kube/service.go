@@ -61,7 +61,11 @@ func ReadService(ctx context.Context, cs kubernetes.Interface, namespace, name s
 	if err != nil {
 		return nil, fmt.Errorf("list EndpointSlices of service %s/%s: %w", namespace, name, err)
 	}
-	cl.Slices = eps.Items
+	for _, s := range eps.Items { // also when a server ignores the selector
+		if s.Labels[discoveryv1.LabelServiceName] == name {
+			cl.Slices = append(cl.Slices, s)
+		}
+	}
 	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		cl.NodesErr = err
