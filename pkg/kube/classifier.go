@@ -188,6 +188,9 @@ func (c *Classifier) describe(addr netip.Addr, w who, n uint64) string {
 	switch w.class {
 	case server.ClassNode:
 		fmt.Fprintf(&b, ", the address of node %q: kube-proxy or the CNI masqueraded the clients", w.node)
+		if len(snap.services) > 0 && !slices.Contains(snap.endpointNodes, w.node) {
+			fmt.Fprintf(&b, " (node %q runs no ready stund endpoint, so it forwarded them to another node)", w.node)
+		}
 	case server.ClassPod:
 		fmt.Fprintf(&b, ", inside the pod CIDR of node %q: a proxy pod or the CNI relayed the clients (or they are pods)", w.node)
 	case server.ClassLB:

@@ -257,6 +257,17 @@ func TestWarningsAndEvents(t *testing.T) {
 	if !strings.Contains(s.log.String(), "101 request(s) from 10.1.0.2") {
 		t.Errorf("second warning does not count the requests since the first:\n%s", s.log)
 	}
+	// worker-1 runs the endpoint; worker-2 (fd00:1::3) does not, so it
+	// forwarded the traffic.
+	if strings.Contains(s.log.String(), "runs no ready stund endpoint") {
+		t.Errorf("worker-1 runs the endpoint, yet the warning says it does not:\n%s", s.log)
+	}
+	s.c.Classify(netip.MustParseAddr("fd00:1::3"))
+	s.clock.advance(DefaultLogInterval)
+	s.c.Classify(netip.MustParseAddr("fd00:1::3"))
+	if !strings.Contains(s.log.String(), `node "worker-2" runs no ready stund endpoint`) {
+		t.Errorf("warning does not say worker-2 forwarded the traffic:\n%s", s.log)
+	}
 	// A pod source warns on its own limit, naming the pod CIDR's node.
 	s.c.Classify(netip.MustParseAddr("10.244.2.5"))
 	if !strings.Contains(s.log.String(), `pod CIDR of node "worker-2"`) {
