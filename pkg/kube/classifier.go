@@ -85,6 +85,7 @@ type Classifier struct {
 	// a request does not say which Service it came through).
 	nextEvent atomic.Int64
 	events    chan rewrite
+	rebuilds  chan struct{}
 
 	mu       sync.Mutex // serialises rebuilds
 	nodes    corelisters.NodeLister
@@ -125,9 +126,10 @@ func New(cfg Config) (*Classifier, error) {
 		cfg.now = time.Now
 	}
 	c := &Classifier{
-		cfg:    cfg,
-		log:    cfg.LoggerFactory.NewLogger("kube"),
-		events: make(chan rewrite, 1),
+		cfg:      cfg,
+		log:      cfg.LoggerFactory.NewLogger("kube"),
+		events:   make(chan rewrite, 1),
+		rebuilds: make(chan struct{}, 1),
 	}
 	c.snap.Store(buildSnapshot(nil, nil, nil, cfg.Internal))
 
@@ -214,26 +216,29 @@ func (c *Classifier) Start(ctx context.Context) {
 	if c.cfg.Client == nil || !c.started.CompareAndSwap(false, true) {
 		return
 	}
+	// Handlers only ask for a rebuild; one goroutine coalesces a burst of
+	// changes (a large cluster's initial Nodes) into a few rebuilds.
+	go c.rebuildLoop(ctx)
 	handler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { c.rebuild() },
-		UpdateFunc: func(old, cur any) { c.rebuild() },
-		DeleteFunc: func(any) { c.rebuild() },
+		AddFunc:    func(any) { c.requestRebuild() },
+		UpdateFunc: func(old, cur any) { c.requestRebuild() },
+		DeleteFunc: func(any) { c.requestRebuild() },
 	}
 	// Nodes, cluster-wide, trimmed to what classification uses; heartbeat
 	// updates that change no address are ignored.
 	nodeFactory := informers.NewSharedInformerFactoryWithOptions(c.cfg.Client, 0, informers.WithTransform(trimNode))
 	nodeInf := nodeFactory.Core().V1().Nodes()
 	_, _ = nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { c.rebuild() },
+		AddFunc: func(any) { c.requestRebuild() },
 		UpdateFunc: func(old, cur any) {
 			o, ok1 := old.(*corev1.Node)
 			n, ok2 := cur.(*corev1.Node)
 			if ok1 && ok2 && slices.Equal(nodeAddresses(o), nodeAddresses(n)) && slices.Equal(podCIDRs(o), podCIDRs(n)) {
 				return
 			}
-			c.rebuild()
+			c.requestRebuild()
 		},
-		DeleteFunc: func(any) { c.rebuild() },
+		DeleteFunc: func(any) { c.requestRebuild() },
 	})
 	c.nodes = nodeInf.Lister()
 	c.synced = append(c.synced, nodeInf.Informer().HasSynced)
@@ -301,6 +306,25 @@ func (c *Classifier) Snapshot() (nodeAddrs, podCIDRs, lbAddrs int) {
 	s := c.snap.Load()
 
 	return len(s.nodes), len(s.pods), len(s.lbs)
+}
+
+// requestRebuild asks the rebuild loop for a new snapshot without waiting.
+func (c *Classifier) requestRebuild() {
+	select {
+	case c.rebuilds <- struct{}{}:
+	default: // one is pending already and will see this change
+	}
+}
+
+func (c *Classifier) rebuildLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.rebuilds:
+			c.rebuild()
+		}
+	}
 }
 
 // rebuild makes a new snapshot from the informers' caches and swaps it in.
