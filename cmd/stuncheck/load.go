@@ -60,6 +60,11 @@ Flags:
   -o, --output FORMAT    text or json (default text)
   -h, --help             show this help
 
+Servers that limit answers per source address look lossy under load:
+stund does by default (--rate-limit, 20/s after a burst of 100), so exempt
+the generator's address when testing capacity (stund --rate-limit-exempt
+IP/32, or --rate-limit 0 on a test instance).
+
 A progress line is shown on stderr when stderr is a terminal. For an honest
 server figure, give the generator its own core and check the "client cpu"
 line: near 100%% means the generator, not the server, was the limit.
