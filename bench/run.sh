@@ -87,12 +87,14 @@ gcc -O2 -Wall -o "$work/floor" "$repo/bench/floor/floor.c"
 
 # stund limits answers per source IP by default; the generator is one
 # source, so the limit is turned off: the figure is capacity, not policy.
+# (The help is read whole first: grep -q would close the pipe early.)
+stund_help=$("$work/stund" --help 2>&1 || true)
 stund_flags=(--http-listen "" --log-level error)
-if "$work/stund" --help 2>&1 | grep -q -- --rate-limit; then
+if grep -q -- --rate-limit <<<"$stund_help"; then
 	stund_flags+=(--rate-limit 0)
 fi
 scaling=yes
-if ! "$work/stund" --help 2>&1 | grep -q -- --udp-sockets; then
+if ! grep -q -- --udp-sockets <<<"$stund_help"; then
 	echo "note: this stund has no --udp-sockets flag: one-core figures only" >&2
 	scaling=no
 fi
@@ -267,13 +269,18 @@ jq -r '
 	  + ((if .others_on_core0 == null then "-" else f(.others_on_core0 * 100; 0) + "%/" + f(.others_on_core1 * 100; 0) + "%" end) | pad(12))
 	  + (.invalid | pad(9)) + (.lost | tostring)),
 	"",
+	def sat($s): $m[$s] != null and $m[$s].server_cores_busy >= 0.9;
+	def mark($a; $b): if sat($a) and sat($b) then "" else "  *" end;
 	"Ratios (the figures to quote):",
-	"  stund / coturn responses/s            \(f($r.stund_over_coturn_rate; 2))x   (issue 7 goal: >= 1.5)",
-	"  stund p99 / coturn p99                \(f($r.stund_over_coturn_p99; 2))x   (goal: <= 1, same window)",
-	"  floor / coturn responses/s            \(f($r.floor_over_coturn_rate; 2))x",
-	"  stund / floor responses/s             \(f($r.stund_over_floor_rate; 2))x",
+	"  stund / coturn responses/s            \(f($r.stund_over_coturn_rate; 2))x   (issue 7 goal: >= 1.5)\(mark("stund"; "coturn"))",
+	"  stund p99 / coturn p99                \(f($r.stund_over_coturn_p99; 2))x   (goal: <= 1, same window)\(mark("stund"; "coturn"))",
+	"  floor / coturn responses/s            \(f($r.floor_over_coturn_rate; 2))x\(mark("floor"; "coturn"))",
+	"  stund / floor responses/s             \(f($r.stund_over_floor_rate; 2))x\(mark("stund"; "floor"))",
 	"  stund / floor CPU per response        \(f($r.stund_over_floor_cpu_per_response; 2))x   (goal: <= 1.25)",
 	"  coturn / floor CPU per response       \(f($r.coturn_over_floor_cpu_per_response; 2))x",
+	(if sat("stund") and sat("coturn") and sat("floor") then empty else
+	"  * a server in this ratio was under 90% busy (median): not saturated, so the rate",
+	"    ratio understates it; CPU per response does not depend on saturation." end),
 	(if $m.stund2 == null then empty else
 	"  two cores, measured                   \(f($r.two_cores_measured; 2))x   (goal: >= 1.8)",
 	"  two sockets: CPU per response, 1 / 2  \(f($r.two_sockets_cpu_efficiency; 2))x   (1 = no cost to a second worker)",
