@@ -204,6 +204,13 @@ func (c *Classifier) describe(addr netip.Addr, w who, n uint64) string {
 		if isLoadBalancerOrNodePort(svc) && !isLocal(svc) {
 			fmt.Fprintf(&b, "; Service %s/%s has externalTrafficPolicy Cluster: set it to Local", svc.Namespace, svc.Name)
 		}
+		for _, in := range svc.Status.LoadBalancer.Ingress {
+			if in.IPMode != nil && *in.IPMode == corev1.LoadBalancerIPModeProxy {
+				fmt.Fprintf(&b, "; Service %s/%s's load balancer has ipMode Proxy: it passes clients' addresses only with PROXY protocol (stund --proxy-protocol)", svc.Namespace, svc.Name)
+
+				break
+			}
+		}
 	}
 
 	return b.String()

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 
 	"github.com/stund/stund/pkg/server"
 )
@@ -190,6 +191,18 @@ func TestClassifyFollowsChanges(t *testing.T) {
 		return s.c.Classify(netip.MustParseAddr("198.51.100.8")) == server.ClassLB &&
 			s.c.Classify(netip.MustParseAddr("198.51.100.7")) == server.ClassClient
 	})
+	// The warning names the proxy load balancer once its ipMode says so.
+	svc.Status.LoadBalancer.Ingress[0].IPMode = ptr.To(corev1.LoadBalancerIPModeProxy)
+	svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	if _, err := cs.CoreV1().Services(testNS).Update(ctx, svc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ipMode Proxy", func() bool {
+		return strings.Contains(s.c.describe(netip.MustParseAddr("198.51.100.8"), who{class: server.ClassLB, service: "stund"}, 1), "ipMode Proxy")
+	})
+	if d := s.c.describe(netip.MustParseAddr("198.51.100.8"), who{class: server.ClassLB, service: "stund"}, 1); strings.Contains(d, "externalTrafficPolicy Cluster") {
+		t.Errorf("Local Service described as Cluster: %s", d)
+	}
 
 	if err := cs.CoreV1().Nodes().Delete(ctx, "worker-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
