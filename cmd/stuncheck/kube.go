@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/stund/stund/pkg/check"
 	"github.com/stund/stund/pkg/kube"
@@ -67,6 +70,9 @@ func (k *kubeFlags) readServices(ctx context.Context, refs []string) ([]kubeTarg
 	var out []kubeTarget
 	for _, ref := range refs {
 		name, _ := kube.ParseServiceRef(ref)
+		if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
+			return nil, fmt.Errorf("%w: %s: %q is not a Service name: %s", check.ErrUsage, ref, name, strings.Join(errs, "; "))
+		}
 		cl, err := kube.ReadService(ctx, cs, ns, name)
 		if err != nil {
 			if kube.IsNotFound(err) {

@@ -176,6 +176,8 @@ func TestServiceTargetErrors(t *testing.T) {
 		findings  []string
 	}{
 		{"no such Service", []string{"--kubeconfig", kc, "-n", "lab", "svc/nope"}, 2, "not found", nil},
+		{"empty Service name", []string{"--kubeconfig", kc, "-n", "lab", "svc/"}, 2, "not a Service name", nil},
+		{"bad Service name", []string{"--kubeconfig", kc, "-n", "lab", "svc/Stund_1"}, 2, "not a Service name", nil},
 		{"wrong namespace", []string{"--kubeconfig", kc, "svc/stund"}, 2, `namespace "default"`, nil},
 		{"unknown context", []string{"--kubeconfig", kc, "--context", "prod", "-n", "lab", "svc/stund"}, 2, "prod", nil},
 		{"kube flags without a Service", []string{"--kubeconfig", kc, "127.0.0.1"}, 2, "svc/NAME", nil},

@@ -107,6 +107,9 @@ func (k *kubeOptions) start(lf logging.LoggerFactory) (stop func()) {
 
 			return
 		}
+		for _, name := range k.classifier.MissingServices() {
+			log.Warnf("Service %s/%s not found: its load-balancer addresses are unknown and Events cannot be tied to it (check --service and --namespace)", k.namespace, name)
+		}
 		nodes, pods, lbs := k.classifier.Snapshot()
 		log.Infof("kubernetes: watching %d node addresses, %d pod CIDRs, %d load-balancer addresses (namespace %q, service %q)",
 			nodes, pods, lbs, k.namespace, strings.Join(k.services.values, ","))

@@ -315,6 +315,19 @@ func (c *Classifier) Snapshot() (nodeAddrs, podCIDRs, lbAddrs int) {
 	return len(s.nodes), len(s.pods), len(s.lbs)
 }
 
+// MissingServices returns the configured Services the API does not have.
+func (c *Classifier) MissingServices() []string {
+	s := c.snap.Load()
+	var out []string
+	for _, name := range c.cfg.Services {
+		if !slices.ContainsFunc(s.services, func(svc *corev1.Service) bool { return svc.Name == name }) {
+			out = append(out, name)
+		}
+	}
+
+	return out
+}
+
 // requestRebuild asks the rebuild loop for a new snapshot without waiting.
 func (c *Classifier) requestRebuild() {
 	select {

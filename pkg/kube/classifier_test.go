@@ -312,6 +312,13 @@ func TestNoEventForClients(t *testing.T) {
 	}
 }
 
+func TestMissingServices(t *testing.T) {
+	s := start(t, fake.NewClientset(sampleCluster()...), []string{"stund", "stund-tcp"})
+	if got := s.c.MissingServices(); len(got) != 1 || got[0] != "stund-tcp" {
+		t.Errorf("MissingServices() = %q, want [stund-tcp]", got)
+	}
+}
+
 func TestNewValidates(t *testing.T) {
 	cs := fake.NewClientset()
 	for _, cfg := range []Config{
