@@ -6,7 +6,7 @@ set -euo pipefail
 
 usage() {
 	cat <<'USAGE'
-Usage: bench/run.sh [--rounds N] [--seconds S] [--long] [--connections N] [--window W]
+Usage: bench/run.sh [--rounds N] [--seconds S] [--long] [--connections N] [--window W] [--no-rt]
 
 Builds stund, stuncheck and the minimal C server bench/floor/floor.c, then
 load-tests, over UDP on loopback, in alternation A B C D, round after round:
@@ -22,6 +22,12 @@ generator address after 100 answers). Each run measures responses/s, p99 RTT and
 system from /proc/PID/stat) per valid response. Prints the medians and their
 ratios, and writes everything as JSON to bench/results/.
 
+Servers and generator run with real-time priority (SCHED_RR 10, needs root
+or CAP_SYS_NICE) so that other work on the machine, such as a build, cannot
+take their cores: a server that sleeps when idle (coturn, the C floor) would
+otherwise lose its core to that work and look several times slower. The CPU
+time per response does not depend on it.
+
 Only ratios are meant to be quoted: absolute figures depend on the machine
 and on whatever else runs on it.
 
@@ -31,6 +37,7 @@ Options:
   --long            7 rounds of 10 s (about 5 minutes)
   --connections N   generator sockets (default 16)
   --window W        requests in flight per socket (default 32)
+  --no-rt           normal scheduling priority
   -h, --help        this help
 
 Needs: go, gcc, taskset (util-linux), turnserver (coturn), jq, 2+ CPUs.
@@ -38,7 +45,7 @@ Installs nothing.
 USAGE
 }
 
-rounds=3 seconds=5 conns=16 window=32
+rounds=3 seconds=5 conns=16 window=32 rt=yes
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) rounds=$2; shift 2 ;;
@@ -46,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--long) rounds=7; seconds=10; shift ;;
 	--connections) conns=$2; shift 2 ;;
 	--window) window=$2; shift 2 ;;
+	--no-rt) rt=no; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -68,6 +76,16 @@ fi
 if [ "$(nproc --all)" -lt 2 ] || ! taskset -c 0,1 true 2>/dev/null; then
 	echo "run.sh: needs CPUs 0 and 1 (one for the server, one for the load generator)" >&2
 	exit 1
+fi
+
+prio=()
+if [ "$rt" = yes ]; then
+	if chrt -r 10 true 2>/dev/null; then
+		prio=(chrt -r 10)
+	else
+		echo "note: cannot use real-time priority (not root?): other work on the machine will skew the rates" >&2
+		rt=no
+	fi
 fi
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -137,9 +155,9 @@ start() { # NAME PIN(yes|no) COMMAND...
 	local name=$1 pin=$2
 	shift 2
 	if [ "$pin" = yes ]; then
-		taskset -c 0 "$@" >"$work/$name.log" 2>&1 &
+		taskset -c 0 "${prio[@]}" "$@" >"$work/$name.log" 2>&1 &
 	else
-		"$@" >"$work/$name.log" 2>&1 &
+		"${prio[@]}" "$@" >"$work/$name.log" 2>&1 &
 	fi
 	pid[$name]=$!
 	pinned[$name]=$pin
@@ -169,14 +187,14 @@ for s in "${servers[@]}"; do wait_ready "$s" "${port[$s]}" "${pid[$s]}"; done
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load average before: $load_before (other work on these cores makes the figures noisy)"
-echo "$rounds rounds x ${#servers[@]} servers x ${seconds}s, $conns connections x window $window, UDP on loopback"
+echo "$rounds rounds x ${#servers[@]} servers x ${seconds}s, $conns connections x window $window, UDP on loopback, real-time priority: $rt"
 
 runs="$work/runs.jsonl"
 : >"$runs"
 for round in $(seq "$rounds"); do
 	for s in "${servers[@]}"; do
-		gen=(taskset -c 1 "$work/stuncheck")
-		[ "${pinned[$s]}" = yes ] || gen=("$work/stuncheck")
+		gen=(taskset -c 1 "${prio[@]}" "$work/stuncheck")
+		[ "${pinned[$s]}" = yes ] || gen=("${prio[@]}" "$work/stuncheck")
 		c0=$(proc_cpu "${pid[$s]}")
 		k0=$(core_ticks)
 		t0=$(date +%s%N)
@@ -223,7 +241,7 @@ jq -s \
 	--arg stund "$(cd "$repo" && git describe --always --dirty 2>/dev/null || echo unknown)" \
 	--arg coturn "$(turnserver --version 2>/dev/null | head -n1)" \
 	--arg before "$load_before" --arg after "$load_after" \
-	--arg stund_flags "${stund_flags[*]}" --argjson rounds "$rounds" --argjson seconds "$seconds" --argjson conns "$conns" --argjson window "$window" '
+	--arg stund_flags "${stund_flags[*]}" --arg rt "$rt" --argjson rounds "$rounds" --argjson seconds "$seconds" --argjson conns "$conns" --argjson window "$window" '
 	def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
 	def med($s; f): [.[] | select(.server == $s) | f | select(. != null)] | median;
 	def ratio(a; b): if a == null or b == null or b == 0 then null else a / b end;
@@ -241,7 +259,7 @@ jq -s \
 	| {machine: {cpu: $cpu, cpus: $ncpu, kernel: $kernel, load_average_before: $before, load_average_after: $after},
 	   versions: {stund: $stund, coturn: $coturn},
 	   settings: {rounds: $rounds, seconds: $seconds, connections: $conns, window: $window, transport: "udp", target: "loopback",
-	              stund_flags: $stund_flags, servers_pinned_to: "cpu 0", generator_pinned_to: "cpu 1", stund2: "--udp-sockets 2, server and generator unpinned"},
+	              stund_flags: $stund_flags, realtime_priority: ($rt == "yes"), servers_pinned_to: "cpu 0", generator_pinned_to: "cpu 1", stund2: "--udp-sockets 2, server and generator unpinned"},
 	   medians: $m,
 	   ratios: {
 	     stund_over_coturn_rate: ratio($m.stund.responses_per_s; $m.coturn.responses_per_s),
