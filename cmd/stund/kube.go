@@ -23,7 +23,14 @@ type kubeOptions struct {
 	internal   listFlag
 
 	classifier *kube.Classifier
+	synced     chan struct{} // closed once the informers have synced
 }
+
+// readyWait bounds how long readiness waits for the first view of the
+// cluster, so that the first requests a load balancer sends are already
+// classified; STUN is answered meanwhile, and an API that is down delays
+// readiness by this much at most.
+const readyWait = 5 * time.Second
 
 func addKubeFlags(fs *flag.FlagSet, k *kubeOptions) {
 	fs.StringVar(&k.kubeconfig, "kubeconfig", envOr("STUND_KUBECONFIG", ""),
@@ -95,12 +102,17 @@ func (k *kubeOptions) start(lf logging.LoggerFactory) (stop func()) {
 	if k.classifier == nil {
 		return cancel
 	}
+	k.synced = make(chan struct{})
 	k.classifier.Start(ctx)
 	go func() {
 		log := lf.NewLogger("kube")
 		sctx, scancel := context.WithTimeout(ctx, time.Minute)
 		defer scancel()
-		if !k.classifier.WaitForSync(sctx) {
+		synced := k.classifier.WaitForSync(sctx)
+		if synced {
+			close(k.synced)
+		}
+		if !synced {
 			if ctx.Err() == nil {
 				log.Warnf("Kubernetes caches not synced after a minute (RBAC? API down?); classifying by what is known meanwhile")
 			}
@@ -116,6 +128,19 @@ func (k *kubeOptions) start(lf logging.LoggerFactory) (stop func()) {
 	}()
 
 	return cancel
+}
+
+// waitSynced waits until the informers have synced, at most readyWait.
+func (k *kubeOptions) waitSynced() {
+	if k.synced == nil {
+		return
+	}
+	t := time.NewTimer(readyWait)
+	defer t.Stop()
+	select {
+	case <-k.synced:
+	case <-t.C:
+	}
 }
 
 // instanceName names this stund in Events: the pod's name.

@@ -56,6 +56,23 @@ func classCount(t *testing.T, metrics, transport, class string) string {
 	return "0"
 }
 
+// waitReadyz waits until /readyz answers 200, failing after readyWait
+// and a margin.
+func waitReadyz(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(readyWait + 5*time.Second)
+	for {
+		code, _ := get(t, base+"/readyz")
+		if code == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d", code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // metricsWhen polls /metrics until ready(metrics) holds or a few seconds
 // pass: stund counts a request just after answering it.
 func metricsWhen(t *testing.T, base string, ready func(string) bool) string {
@@ -79,9 +96,9 @@ func TestKubeClassification(t *testing.T) {
 		"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--kubeconfig", kc, "--service", "stund")
 	stunAddr := p.waitLog(t, stunAddrRE)
 	base := "http://" + p.waitLog(t, httpAddrRE)
-	if n := p.waitLog(t, syncedRE); n != "1" {
-		t.Errorf("watching %s node addresses, want 1", n)
-	}
+	// Ready means the cluster is known: the very first requests are
+	// classified from it.
+	waitReadyz(t, base)
 	for _, network := range []string{"udp", "tcp"} {
 		if !binding(t, network, stunAddr) {
 			t.Fatalf("no %s answer", network)
@@ -102,6 +119,9 @@ func TestKubeClassification(t *testing.T) {
 		if got := classCount(t, metrics, tr, "private"); got != "0" {
 			t.Errorf(`%s requests with source_class="private": %s, want 0`, tr, got)
 		}
+	}
+	if n := p.waitLog(t, syncedRE); n != "1" {
+		t.Errorf("watching %s node addresses, want 1", n)
 	}
 	t.Log(p.waitLog(t, regexp.MustCompile(`(source IP rewritten: .*node "worker-1".*)`)))
 	deadline := time.Now().Add(5 * time.Second)
@@ -126,9 +146,7 @@ func TestKubeAPIDown(t *testing.T) {
 		"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0")
 	stunAddr := p.waitLog(t, stunAddrRE)
 	base := "http://" + p.waitLog(t, httpAddrRE)
-	if code, _ := get(t, base+"/readyz"); code != 200 {
-		t.Errorf("/readyz %d with the API down", code)
-	}
+	waitReadyz(t, base) // after at most readyWait
 	if !binding(t, "udp", stunAddr) {
 		t.Fatal("no answer with the API down")
 	}

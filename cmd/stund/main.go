@@ -409,6 +409,7 @@ func serve(srv *server.Server, reg *prometheus.Registry, o options, lf *logs.Fac
 			return exitRuntime
 		}
 	}
+	defer o.kube.start(lf)()
 	if err := srv.Start(ctx); err != nil {
 		_, _ = fmt.Fprintf(stderr, "stund: --listen: %v\n", err)
 		if adm != nil {
@@ -417,11 +418,11 @@ func serve(srv *server.Server, reg *prometheus.Registry, o options, lf *logs.Fac
 
 		return exitRuntime
 	}
+	o.kube.waitSynced()
 	if adm != nil {
 		adm.SetReady(true)
 	}
 	log.Infof("stund %s ready", buildVersion())
-	defer o.kube.start(lf)()
 
 	sig := <-sigs
 	if adm != nil {
