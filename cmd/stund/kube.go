@@ -24,6 +24,7 @@ type kubeOptions struct {
 
 	classifier *kube.Classifier
 	synced     chan struct{} // closed once the informers have synced
+	log        logging.LeveledLogger
 }
 
 // readyWait bounds how long readiness waits for the first view of the
@@ -103,9 +104,10 @@ func (k *kubeOptions) start(lf logging.LoggerFactory) (stop func()) {
 		return cancel
 	}
 	k.synced = make(chan struct{})
+	k.log = lf.NewLogger("kube")
 	k.classifier.Start(ctx)
 	go func() {
-		log := lf.NewLogger("kube")
+		log := k.log
 		sctx, scancel := context.WithTimeout(ctx, time.Minute)
 		defer scancel()
 		synced := k.classifier.WaitForSync(sctx)
@@ -140,6 +142,7 @@ func (k *kubeOptions) waitSynced() {
 	select {
 	case <-k.synced:
 	case <-t.C:
+		k.log.Warnf("no view of the cluster after %s (API server unreachable? RBAC?): ready anyway, classifying sources by address ranges until it comes", readyWait)
 	}
 }
 

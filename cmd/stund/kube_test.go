@@ -147,6 +147,7 @@ func TestKubeAPIDown(t *testing.T) {
 	stunAddr := p.waitLog(t, stunAddrRE)
 	base := "http://" + p.waitLog(t, httpAddrRE)
 	waitReadyz(t, base) // after at most readyWait
+	p.waitLog(t, regexp.MustCompile(`(no view of the cluster after 5s)`))
 	if !binding(t, "udp", stunAddr) {
 		t.Fatal("no answer with the API down")
 	}
