@@ -244,9 +244,13 @@ jq -s \
 	--arg stund_flags "${stund_flags[*]}" --arg rt "$rt" --argjson rounds "$rounds" --argjson seconds "$seconds" --argjson conns "$conns" --argjson window "$window" '
 	def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
 	def med($s; f): [.[] | select(.server == $s) | f | select(. != null)] | median;
-	def ratio(a; b): if a == null or b == null or b == 0 then null else a / b end;
 	. as $runs
-	| (reduce ("stund", "coturn", "floor", "stund2") as $s ({};
+	| def rr($a; $b; f): [range(1; $rounds + 1) as $i
+		| ([$runs[] | select(.round == $i and .server == $a) | f][0]) as $x
+		| ([$runs[] | select(.round == $i and .server == $b) | f][0]) as $y
+		| select($x != null and $y != null and $y != 0) | $x / $y]
+		| if length == 0 then null else {median: median, min: min, max: max, rounds: .} end;
+	(reduce ("stund", "coturn", "floor", "stund2") as $s ({};
 		if ([$runs[] | select(.server == $s)] | length) == 0 then . else
 		.[$s] = {responses_per_s: ($runs | med($s; .responses_per_s)), p99_ms: ($runs | med($s; .p99_ms)),
 		         server_cpu_us_per_response: ($runs | med($s; .server_cpu_us_per_response)),
@@ -261,20 +265,23 @@ jq -s \
 	   settings: {rounds: $rounds, seconds: $seconds, connections: $conns, window: $window, transport: "udp", target: "loopback",
 	              stund_flags: $stund_flags, realtime_priority: ($rt == "yes"), servers_pinned_to: "cpu 0", generator_pinned_to: "cpu 1", stund2: "--udp-sockets 2, server and generator unpinned"},
 	   medians: $m,
+	   # Each ratio is taken within a round (runs minutes apart see different
+	   # machines), then the median over the rounds, with the range.
 	   ratios: {
-	     stund_over_coturn_rate: ratio($m.stund.responses_per_s; $m.coturn.responses_per_s),
-	     floor_over_coturn_rate: ratio($m.floor.responses_per_s; $m.coturn.responses_per_s),
-	     stund_over_floor_rate: ratio($m.stund.responses_per_s; $m.floor.responses_per_s),
-	     stund_over_coturn_p99: ratio($m.stund.p99_ms; $m.coturn.p99_ms),
-	     stund_over_floor_cpu_per_response: ratio($m.stund.server_cpu_us_per_response; $m.floor.server_cpu_us_per_response),
-	     coturn_over_floor_cpu_per_response: ratio($m.coturn.server_cpu_us_per_response; $m.floor.server_cpu_us_per_response),
-	     two_cores_measured: ratio($m.stund2.responses_per_s; $m.stund.responses_per_s),
-	     two_sockets_cpu_efficiency: ratio($m.stund.server_cpu_us_per_response; $m.stund2.server_cpu_us_per_response)},
+	     stund_over_coturn_rate: rr("stund"; "coturn"; .responses_per_s),
+	     floor_over_coturn_rate: rr("floor"; "coturn"; .responses_per_s),
+	     stund_over_floor_rate: rr("stund"; "floor"; .responses_per_s),
+	     stund_over_coturn_p99: rr("stund"; "coturn"; .p99_ms),
+	     stund_over_floor_cpu_per_response: rr("stund"; "floor"; .server_cpu_us_per_response),
+	     coturn_over_floor_cpu_per_response: rr("coturn"; "floor"; .server_cpu_us_per_response),
+	     two_cores_measured: rr("stund2"; "stund"; .responses_per_s),
+	     two_sockets_cpu_efficiency: rr("stund"; "stund2"; .server_cpu_us_per_response)},
 	   noisy: ([$runs[] | select(.others_on_core0 != null) | .others_on_core0, .others_on_core1] | max > 0.1),
 	   runs: $runs}' "$runs" >"$out"
 
 jq -r '
 	def f(x; d): if x == null then "n/a" else (x * pow(10; d) | round / pow(10; d) | tostring) end;
+	def r(x): if x == null then "n/a" else "\(f(x.median; 2))x  (rounds \(f(x.min; 2))-\(f(x.max; 2)))" end;
 	def pad(n): tostring | . + (" " * (n - length | if . < 0 then 0 else . end));
 	.medians as $m | .ratios as $r |
 	"",
@@ -289,19 +296,19 @@ jq -r '
 	"",
 	def sat($s): $m[$s] != null and $m[$s].server_cores_busy >= 0.9;
 	def mark($a; $b): if sat($a) and sat($b) then "" else "  *" end;
-	"Ratios (the figures to quote):",
-	"  stund / coturn responses/s            \(f($r.stund_over_coturn_rate; 2))x   (issue 7 goal: >= 1.5)\(mark("stund"; "coturn"))",
-	"  stund p99 / coturn p99                \(f($r.stund_over_coturn_p99; 2))x   (goal: <= 1, same window)\(mark("stund"; "coturn"))",
-	"  floor / coturn responses/s            \(f($r.floor_over_coturn_rate; 2))x\(mark("floor"; "coturn"))",
-	"  stund / floor responses/s             \(f($r.stund_over_floor_rate; 2))x\(mark("stund"; "floor"))",
-	"  stund / floor CPU per response        \(f($r.stund_over_floor_cpu_per_response; 2))x   (goal: <= 1.25)",
-	"  coturn / floor CPU per response       \(f($r.coturn_over_floor_cpu_per_response; 2))x",
+	"Ratios (the figures to quote; each taken within a round, median over the rounds):",
+	"  stund / coturn responses/s            \(r($r.stund_over_coturn_rate))   (issue 7 goal: >= 1.5)\(mark("stund"; "coturn"))",
+	"  stund p99 / coturn p99                \(r($r.stund_over_coturn_p99))   (goal: <= 1, same window)\(mark("stund"; "coturn"))",
+	"  floor / coturn responses/s            \(r($r.floor_over_coturn_rate))\(mark("floor"; "coturn"))",
+	"  stund / floor responses/s             \(r($r.stund_over_floor_rate))\(mark("stund"; "floor"))",
+	"  stund / floor CPU per response        \(r($r.stund_over_floor_cpu_per_response))   (goal: <= 1.25)",
+	"  coturn / floor CPU per response       \(r($r.coturn_over_floor_cpu_per_response))",
 	(if sat("stund") and sat("coturn") and sat("floor") then empty else
 	"  * a server in this ratio was under 90% busy (median): not saturated, so the rate",
 	"    ratio understates it; CPU per response does not depend on saturation." end),
 	(if $m.stund2 == null then empty else
-	"  two cores, measured                   \(f($r.two_cores_measured; 2))x   (goal: >= 1.8)",
-	"  two sockets: CPU per response, 1 / 2  \(f($r.two_sockets_cpu_efficiency; 2))x   (1 = no cost to a second worker)",
+	"  two cores, measured                   \(r($r.two_cores_measured))   (goal: >= 1.8)",
+	"  two sockets: CPU per response, 1 / 2  \(r($r.two_sockets_cpu_efficiency))   (1 = no cost to a second worker)",
 	"",
 	"Caveat on two cores: this machine has two, and the generator needs one. \"measured\" is",
 	"stund --udp-sockets 2 with stund and the generator both unpinned, sharing the two cores,",
