@@ -247,12 +247,7 @@ func TestHostile(t *testing.T) {
 		if rss > 256<<20 {
 			t.Errorf("peak RSS %d MiB, want under 256 MiB", rss>>20)
 		}
-		_, metrics := get(t, base+"/metrics")
-		for _, want := range []string{`reason="not_stun"`, `reason="rate_limited"`, "stund_tcp_connections_open 0"} {
-			if !strings.Contains(metrics, want) {
-				t.Errorf("/metrics lacks %s", want)
-			}
-		}
+		waitMetrics(t, base, `reason="not_stun"`, `reason="rate_limited"`, "stund_tcp_connections_open 0")
 	})
 
 	t.Run("SIGTERM drains", func(t *testing.T) {

@@ -260,24 +260,47 @@ func TestServeAndDrain(t *testing.T) {
 			t.Fatalf("no %s answer from %s", network, stunAddr)
 		}
 	}
-	_, metrics := get(t, base+"/metrics")
-	for _, want := range []string{
+	// A request is counted just after it is answered: poll.
+	waitMetrics(t, base,
 		`stund_binding_requests_total{family="ipv4",source_class="private",transport="udp"} 1`,
 		`stund_binding_requests_total{family="ipv4",source_class="private",transport="tcp"} 1`,
 		`stund_responses_total{family="ipv4",outcome="success",transport="udp"} 1`,
 		`stund_build_info{`,
 		`stund_tcp_connections_total 1`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
-	}
+	)
 
 	p.drain(t, base, 1500*time.Millisecond, func() bool {
 		return binding(t, "udp", stunAddr) && binding(t, "tcp", stunAddr)
 	})
 	if !strings.Contains(p.log(), `"level":"info"`) {
 		t.Errorf("log is not JSON:\n%s", p.log())
+	}
+}
+
+// waitMetrics polls /metrics for up to two seconds until it has every
+// wanted line.
+func waitMetrics(t *testing.T, base string, wants ...string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		_, metrics := get(t, base+"/metrics")
+		missing := ""
+		for _, w := range wants {
+			if !strings.Contains(metrics, w) {
+				missing = w
+
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("/metrics lacks %s", missing)
+
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
