@@ -193,7 +193,7 @@ func TestTCPConnectionCaps(t *testing.T) {
 				if _, err := c.Write(build(t, stun.BindingRequest)); err != nil {
 					continue
 				}
-				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 				if _, err := c.Read(make([]byte, 200)); err == nil {
 					open++
 				}
@@ -203,7 +203,7 @@ func TestTCPConnectionCaps(t *testing.T) {
 			}
 			c := dialTCP(t, s.Addrs()[1])
 			_, _ = c.Write(build(t, stun.BindingRequest))
-			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 			_, err := c.Read(make([]byte, 200))
 			if (err == nil) != tc.v6Answered {
 				t.Errorf("connection from ::1 answered: %v, want %v", err == nil, tc.v6Answered)
