@@ -28,6 +28,7 @@ const (
 
 const usageText = `Usage: stuncheck [flags] TARGET...
        stuncheck [flags] [--kubeconfig FILE] [--context NAME] [-n NAMESPACE] svc/NAME
+       stuncheck load [flags] TARGET      (load test; see stuncheck load --help)
 
 Tells whether the path to a STUN server (a load balancer in front of it,
 usually) preserves your source IP. It sends STUN Binding requests over UDP
