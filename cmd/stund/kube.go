@@ -75,10 +75,14 @@ func (k *kubeOptions) build(lf logging.LoggerFactory) (server.Classifier, error)
 	case k.kubeconfig != "":
 		return nil, fmt.Errorf("--kubeconfig: %w", err)
 	case errors.Is(err, kube.ErrNoCluster):
+		// Without cluster access everything else keeps working: a pod
+		// whose token is not mounted must not crash-loop over it.
 		if len(k.services.values) > 0 {
-			return nil, errors.New("--service needs a cluster: run in one or give --kubeconfig")
+			log.Warnf("--service %s given, but there is no cluster to read it from (no ServiceAccount token in this pod, no --kubeconfig): classifying sources by address ranges only",
+				strings.Join(k.services.values, ","))
+		} else {
+			log.Debugf("no Kubernetes cluster: classifying sources by address ranges only")
 		}
-		log.Debugf("no Kubernetes cluster: classifying sources by address ranges only")
 	default:
 		log.Warnf("Kubernetes API unavailable, classifying sources by address ranges only: %v", err)
 	}

@@ -157,6 +157,16 @@ func TestKubeAPIDown(t *testing.T) {
 	}
 }
 
+// TestServiceWithoutCluster checks that a pod without cluster access (no
+// token mounted) still serves: --service only warns.
+func TestServiceWithoutCluster(t *testing.T) {
+	p := startStund(t, []string{"KUBERNETES_SERVICE_HOST="}, "--service", "stund", "--listen", "127.0.0.1:0", "--http-listen", "")
+	p.waitLog(t, regexp.MustCompile(`(--service stund given, but there is no cluster)`))
+	if !binding(t, "udp", p.waitLog(t, stunAddrRE)) {
+		t.Error("no answer without a cluster")
+	}
+}
+
 func TestKubeUsageErrors(t *testing.T) {
 	kc, _ := standIn(t)
 	for _, tc := range []struct {
@@ -166,7 +176,6 @@ func TestKubeUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"missing kubeconfig", nil, []string{"--kubeconfig", filepath.Join(t.TempDir(), "nope")}, "--kubeconfig"},
-		{"service without a cluster", []string{"KUBERNETES_SERVICE_HOST="}, []string{"--service", "stund"}, "--service needs a cluster"},
 		{"service without a namespace", []string{"POD_NAMESPACE=", "STUND_NAMESPACE="}, []string{"--kubeconfig", kc, "--service", "stund"}, "--namespace"},
 		{"bad internal CIDR", nil, []string{"--internal-cidr", "10.0.0.0/33"}, "--internal-cidr"},
 		{"bad internal CIDR env", []string{"STUND_INTERNAL_CIDR=10.0.0.1/8"}, nil, "host bits"},

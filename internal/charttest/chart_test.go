@@ -32,6 +32,12 @@ var valuesFiles = []string{
 	"cluster-etp.yaml",
 }
 
+// repeatableFlags may be given more than once; flagValues joins their
+// values with commas.
+var repeatableFlags = map[string]bool{
+	"listen": true, "service": true, "internal-cidr": true, "proxy-trusted-cidr": true, "rate-limit-exempt": true,
+}
+
 // stundFlags lists the flags the built stund documents in --help; stund
 // refuses unknown flags, so the chart may pass no others.
 var stundFlags = sync.OnceValues(func() ([]string, error) {
@@ -261,6 +267,51 @@ func TestDualStack(t *testing.T) {
 	c := stundContainer(t, &one[appsv1.Deployment](t, ms, "stund").Spec.Template.Spec)
 	if got := flagValues(t, c.Args)["listen"]; got != ":3478" {
 		t.Errorf("--listen = %q, want the dual-stack wildcard :3478", got)
+	}
+}
+
+// TestKubernetesAware checks the wiring of the Kubernetes-aware
+// diagnosis: by default stund gets --service for its Service (both when
+// split) and the token; turned off, neither.
+func TestKubernetesAware(t *testing.T) {
+	services := func(args []string) []string {
+		var out []string
+		for _, a := range args {
+			if v, ok := strings.CutPrefix(a, "--service="); ok {
+				out = append(out, v)
+			}
+		}
+
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		files    []string
+		sets     []string
+		services []string
+		internal string
+	}{
+		{"default", nil, nil, []string{"stund"}, ""},
+		{"split", []string{"split.yaml"}, nil, []string{"stund-udp", "stund-tcp"}, ""},
+		{"off, with internal CIDRs", nil, []string{"kubernetes.enabled=false", "kubernetes.internalCIDRs={10.0.0.0/8}"}, nil, "10.0.0.0/8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms := render(t, tc.files, tc.sets...)
+			checkCommon(t, ms)
+			c := stundContainer(t, workloadSpec(t, ms))
+			if got := services(c.Args); fmt.Sprint(got) != fmt.Sprint(tc.services) {
+				t.Errorf("--service %v, want %v", got, tc.services)
+			}
+			if got := flagValues(t, c.Args)["internal-cidr"]; got != tc.internal {
+				t.Errorf("--internal-cidr %q, want %q", got, tc.internal)
+			}
+			if sas := all[corev1.ServiceAccount](ms); len(sas) == 1 {
+				mounted := sas[0].AutomountServiceAccountToken != nil && *sas[0].AutomountServiceAccountToken
+				if mounted != (tc.services != nil) {
+					t.Errorf("ServiceAccount automount %v, want %v", mounted, tc.services != nil)
+				}
+			}
+		})
 	}
 }
 
@@ -723,8 +774,12 @@ func checkPodTemplate(t *testing.T, selector map[string]string, tpl *corev1.PodT
 	if spec.EnableServiceLinks == nil || *spec.EnableServiceLinks {
 		t.Errorf("enableServiceLinks is not false: Service links would inject STUND_* variables into stund's environment")
 	}
-	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
-		t.Errorf("the ServiceAccount token is mounted, and stund does not use it yet")
+	// stund reads the API with the pod's token when kubernetes.enabled (the
+	// default) and passes --service; without it the token stays out.
+	kube := slices.ContainsFunc(stundContainer(t, spec).Args, func(a string) bool { return strings.HasPrefix(a, "--service=") })
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken != kube {
+		t.Errorf("automountServiceAccountToken = %v with --service given: %v; want the token mounted exactly when stund reads the API",
+			spec.AutomountServiceAccountToken, kube)
 	}
 	if psc := spec.SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot ||
 		psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
@@ -837,8 +892,11 @@ func flagValues(t *testing.T, args []string) map[string]string {
 		if !strings.HasPrefix(a, "--") || !slices.Contains(known, name) {
 			t.Errorf("argument %q is not a --flag stund has (%v): stund would refuse it", a, known)
 		}
-		if _, dup := out[name]; dup {
-			t.Errorf("--%s given twice", name)
+		if prev, dup := out[name]; dup {
+			if !repeatableFlags[name] {
+				t.Errorf("--%s given twice", name)
+			}
+			value = prev + "," + value
 		}
 		out[name] = value
 	}
@@ -885,14 +943,15 @@ func checkRBAC(t *testing.T, ms manifests, sa string) {
 	if len(cr) != 1 || len(crb) != 1 || len(roles) != 1 || len(rbs) != 1 {
 		t.Fatalf("RBAC objects: %s", ms.names())
 	}
-	wantCluster := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}}}
+	// Exactly what stund's informers and its Events need.
+	wantCluster := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"list", "watch"}}}
 	if fmt.Sprint(cr[0].Rules) != fmt.Sprint(wantCluster) {
 		t.Errorf("ClusterRole rules = %+v, want %+v", cr[0].Rules, wantCluster)
 	}
 	wantNS := []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"list", "watch"}},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 	}
 	if fmt.Sprint(roles[0].Rules) != fmt.Sprint(wantNS) {
 		t.Errorf("Role rules = %+v, want %+v", roles[0].Rules, wantNS)

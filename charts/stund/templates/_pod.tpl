@@ -14,7 +14,7 @@ metadata:
   {{- end }}
 spec:
   serviceAccountName: {{ include "stund.serviceAccountName" . }}
-  automountServiceAccountToken: {{ .Values.serviceAccount.automountToken }}
+  automountServiceAccountToken: {{ or .Values.kubernetes.enabled .Values.serviceAccount.automountToken }}
   {{- /*
   Service links would put <SERVICE>_PORT=udp://… variables into the pod; for a
   Service named "stund" they land in stund's STUND_* environment namespace.
@@ -71,9 +71,6 @@ spec:
         - --max-tcp-conns-per-source={{ .Values.tcp.maxConnsPerSource }}
         - --tcp-idle-timeout={{ .Values.tcp.idleTimeoutSeconds }}s
         {{- if .Values.kubernetes.enabled }}
-        {{- if not .Values.serviceAccount.automountToken }}
-        {{- fail "kubernetes.enabled needs serviceAccount.automountToken=true: stund reads the API with the pod's ServiceAccount token" }}
-        {{- end }}
         {{- range (include "stund.stunServices" . | fromJsonArray) }}
         - --service={{ .name }}
         {{- end }}
