@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -13,7 +12,6 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,28 +131,11 @@ type proxyKey struct{ Transport, Result string }
 // ProxyHeaders scrapes stund's stund_proxy_headers_total by label set.
 func (s *Stund) ProxyHeaders(t testing.TB) map[proxyKey]float64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	code, body, err := s.host.HTTPGet(ctx, s.base+"/metrics")
-	if err != nil || code != 200 {
-		t.Fatalf("GET %s/metrics from the pod: %d %v\n%s", s.base, code, err, body)
-	}
 	counts := map[proxyKey]float64{}
-	const name = "stund_proxy_headers_total{"
-	sc := bufio.NewScanner(strings.NewReader(body))
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		end := strings.LastIndex(line, "}")
-		labels := parseLabels(line[len(name):end])
-		v, err := strconv.ParseFloat(strings.Fields(line[end+1:])[0], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
-		}
+	s.scrape(t, "stund_proxy_headers_total", func(labels map[string]string, v float64) {
 		counts[proxyKey{labels["transport"], labels["result"]}] += v
-	}
+	})
+
 	return counts
 }
 

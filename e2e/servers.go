@@ -91,29 +91,38 @@ type requestKey struct{ Transport, Family, SourceClass string }
 // stund_binding_requests_total by label set.
 func (s *Stund) BindingRequests(t testing.TB) map[requestKey]float64 {
 	t.Helper()
+	counts := map[requestKey]float64{}
+	s.scrape(t, "stund_binding_requests_total", func(labels map[string]string, v float64) {
+		counts[requestKey{labels["transport"], labels["family"], labels["source_class"]}] += v
+	})
+
+	return counts
+}
+
+// scrape reads stund's /metrics from inside the pod and calls each for
+// every series of the metric name.
+func (s *Stund) scrape(t testing.TB, metric string, each func(labels map[string]string, v float64)) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	code, body, err := s.host.HTTPGet(ctx, s.base+"/metrics")
 	if err != nil || code != 200 {
 		t.Fatalf("GET %s/metrics from the pod: %d %v\n%s", s.base, code, err, body)
 	}
-	counts := map[requestKey]float64{}
-	const name = "stund_binding_requests_total{"
+	prefix := metric + "{"
 	sc := bufio.NewScanner(strings.NewReader(body))
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
+		if !strings.HasPrefix(line, prefix) {
 			continue
 		}
 		end := strings.LastIndex(line, "}")
-		labels := parseLabels(line[len(name):end])
 		v, err := strconv.ParseFloat(strings.Fields(line[end+1:])[0], 64)
 		if err != nil {
 			t.Fatalf("metrics line %q: %v", line, err)
 		}
-		counts[requestKey{labels["transport"], labels["family"], labels["source_class"]}] += v
+		each(parseLabels(line[len(prefix):end]), v)
 	}
-	return counts
 }
 
 // parseLabels reads `a="x",b="y"` (label values in the lab have no quotes
