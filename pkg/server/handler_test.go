@@ -419,3 +419,16 @@ func TestAmplification(t *testing.T) {
 		}
 	}
 }
+
+// TestError420Largest checks the README's bound: with the default SOFTWARE
+// a 420 answer is at most 136 bytes however many unknown attributes come.
+func TestError420Largest(t *testing.T) {
+	var setters []stun.Setter
+	for i := range 200 {
+		setters = append(setters, stun.RawAttribute{Type: stun.AttrType(0x7000 + i)})
+	}
+	resp, _ := handler{software: []byte("stund")}.handleOnce(build(t, stun.BindingRequest, setters...))
+	if len(resp) != 136 {
+		t.Errorf("largest 420 is %d bytes, the README says 136", len(resp))
+	}
+}
