@@ -1,7 +1,7 @@
 # The README's commands. `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: run test deps lint unit e2e build fuzz
+.PHONY: run test deps lint unit race e2e build fuzz
 
 # Run stund locally: STUN on :3478 (UDP and TCP), HTTP on :9478.
 run:
@@ -9,7 +9,7 @@ run:
 
 # Every test: formatting and vet, unit and loopback tests (coturn interop,
 # chart rendering, fuzz seeds), then the network-namespace lab (root).
-test: deps lint unit e2e
+test: deps lint unit race e2e
 
 HELM_VERSION := v3.22.0
 HELM := $(CURDIR)/bin/helm
@@ -30,6 +30,10 @@ lint:
 
 unit: $(HELM)
 	STUND_HELM=$(HELM) $(GO) test -count=1 -timeout 20m ./...
+
+# The packages with goroutines once more under the race detector.
+race:
+	$(GO) test -count=1 -race -timeout 20m ./pkg/... ./cmd/... ./internal/logs ./internal/kubetest
 
 e2e:
 	@if [ "$$(id -u)" -ne 0 ]; then echo "the e2e lab needs root (network namespaces): sudo make e2e" >&2; exit 1; fi
