@@ -43,14 +43,7 @@ func (w *tcpWorker) close() error { return w.conn.Close() }
 func (w *tcpWorker) receive(closed bool) error {
 	r := w.run
 	now := r.now()
-	if closed {
-		for i := range w.slots {
-			w.queue(uint32(i), now)
-		}
-		w.flush()
-	}
-	deadline := w.nextDeadline(now)
-	_ = w.conn.SetReadDeadline(r.at(deadline))
+	deadline := w.begin(closed, now, w.conn.SetReadDeadline)
 	buf := make([]byte, tcpReadSize)
 	have := 0
 	for {
@@ -93,16 +86,9 @@ func (w *tcpWorker) receive(closed bool) error {
 
 			return fmt.Errorf("tcp %s: %w", w.local, err)
 		}
-		if w.done(now) {
+		var done bool
+		if deadline, done = w.tick(closed, sending, err != nil, now, deadline, w.conn.SetReadDeadline); done {
 			return nil
-		}
-		if now >= deadline || err != nil {
-			if closed {
-				w.sweep(now, sending)
-				w.flush()
-			}
-			deadline = w.nextDeadline(now)
-			_ = w.conn.SetReadDeadline(r.at(deadline))
 		}
 	}
 }

@@ -229,3 +229,37 @@ func (w *worker) nextDeadline(now int64) int64 {
 
 	return d
 }
+
+// begin starts a receive loop: in a closed loop it sends the first window.
+// It returns the first deadline, which it has set on the connection.
+func (w *worker) begin(closed bool, now int64, setDeadline func(time.Time) error) int64 {
+	if closed {
+		for i := range w.slots {
+			w.queue(uint32(i), now)
+		}
+		w.flush()
+	}
+	deadline := w.nextDeadline(now)
+	_ = setDeadline(w.run.at(deadline))
+
+	return deadline
+}
+
+// tick ends one pass of a receive loop: it reports whether the worker is
+// done and, at the deadline or after a wake-up, resends what timed out
+// (closed loop) and sets the next deadline.
+func (w *worker) tick(closed, sending, woke bool, now, deadline int64, setDeadline func(time.Time) error) (int64, bool) {
+	if w.done(now) {
+		return deadline, true
+	}
+	if now >= deadline || woke {
+		if closed {
+			w.sweep(now, sending)
+			w.flush()
+		}
+		deadline = w.nextDeadline(now)
+		_ = setDeadline(w.run.at(deadline))
+	}
+
+	return deadline, false
+}

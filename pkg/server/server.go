@@ -304,7 +304,8 @@ func bindPair(ctx context.Context, addr string, shared bool) (*net.UDPConn, *net
 	for range attempts {
 		pc, err := ulc.ListenPacket(ctx, "udp", addr)
 		if err != nil {
-			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+			return nil, nil, err // "listen udp ADDR: bind: …" already
+
 		}
 		u := pc.(*net.UDPConn)                                                                     //nolint:forcetypeassert // "udp" gives a UDPConn
 		tcpAddr := net.JoinHostPort(hostOf(addr), strconv.Itoa(u.LocalAddr().(*net.UDPAddr).Port)) //nolint:forcetypeassert // as above
@@ -314,7 +315,7 @@ func bindPair(ctx context.Context, addr string, shared bool) (*net.UDPConn, *net
 		}
 		_ = u.Close()
 		if port != 0 || !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, nil, fmt.Errorf("listen tcp %s: %w", tcpAddr, err)
+			return nil, nil, err // "listen tcp ADDR: bind: …" already
 		}
 	}
 

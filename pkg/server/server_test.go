@@ -339,8 +339,8 @@ func TestStartErrors(t *testing.T) {
 				_ = s.Close()
 				t.Fatal("Start succeeded")
 			}
-			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "listen") {
-				t.Errorf("error %q, want it to name the listen and say %q", err, tc.want)
+			if !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), "listen ") != 1 {
+				t.Errorf("error %q, want it to name the listen once and say %q", err, tc.want)
 			}
 			// What was opened before the failure is closed again.
 			if err := s.Close(); err != nil {
