@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/netip"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/stund/stund/pkg/client/clienttest"
 	"github.com/stund/stund/pkg/server"
+	"github.com/stund/stund/pkg/server/servertest"
 )
 
 // loadJSON is the part of `stuncheck load -o json` the tests read.
@@ -29,15 +29,7 @@ type loadJSON struct {
 }
 
 func TestLoad(t *testing.T) {
-	srv, err := server.New(server.Config{Listen: []string{"127.0.0.1:0", "[::1]:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	good := srv.Addrs()
+	good := servertest.Start(t, server.Config{})
 	silent := clienttest.Silent(t, v4)
 	liar := (&clienttest.Responder{Mapped: func(netip.AddrPort) netip.AddrPort {
 		return netip.MustParseAddrPort("198.51.100.1:4000")

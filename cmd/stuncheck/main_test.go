@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/stund/stund/pkg/client/clienttest"
 	"github.com/stund/stund/pkg/server"
+	"github.com/stund/stund/pkg/server/servertest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -205,15 +205,7 @@ func golden(t *testing.T, name string, got []byte) {
 
 // TestStund runs the command against this project's server.
 func TestStund(t *testing.T) {
-	srv, err := server.New(server.Config{Listen: []string{"127.0.0.1:0", "[::1]:0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	addrs := srv.Addrs()
+	addrs := servertest.Start(t, server.Config{})
 	for _, tc := range []struct {
 		expect string
 		code   int

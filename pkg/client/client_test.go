@@ -11,6 +11,7 @@ import (
 	"github.com/stund/stund/pkg/client"
 	"github.com/stund/stund/pkg/client/clienttest"
 	"github.com/stund/stund/pkg/server"
+	"github.com/stund/stund/pkg/server/servertest"
 )
 
 var (
@@ -170,16 +171,8 @@ func TestBindingBadNetwork(t *testing.T) {
 // TestBindingStund runs the client against this project's server, both
 // transports and families.
 func TestBindingStund(t *testing.T) {
-	srv, err := server.New(server.Config{Listen: []string{"127.0.0.1:0", "[::1]:0"}, Software: "stund-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
 	c := client.New(client.WithTimeout(3 * time.Second))
-	for _, addr := range srv.Addrs() {
+	for _, addr := range servertest.Start(t, server.Config{Software: "stund-test"}) {
 		for _, network := range []string{"udp", "tcp"} {
 			t.Run(network+"/"+addr.String(), func(t *testing.T) {
 				res, err := c.Binding(context.Background(), network, addr)

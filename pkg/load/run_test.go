@@ -10,6 +10,7 @@ import (
 
 	"github.com/stund/stund/pkg/client/clienttest"
 	"github.com/stund/stund/pkg/server"
+	"github.com/stund/stund/pkg/server/servertest"
 )
 
 var (
@@ -22,16 +23,7 @@ const short = 200 * time.Millisecond
 
 func startServer(t *testing.T) []netip.AddrPort {
 	t.Helper()
-	srv, err := server.New(server.Config{Listen: []string{"127.0.0.1:0", "[::1]:0"}, Software: "stund"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-
-	return srv.Addrs()
+	return servertest.Start(t, server.Config{Software: "stund"})
 }
 
 // balanced checks the accounting: every request sent is answered, lost or
