@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/stund/stund/internal/golden"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -158,7 +159,7 @@ func TestServiceText(t *testing.T) {
 	got := ports.ReplaceAllStringFunc(r.stdout, func(s string) string {
 		return regexp.MustCompile(`\d+$`).ReplaceAllString(s, "PORT")
 	})
-	golden(t, "service.golden.txt", []byte(got))
+	golden.Assert(t, "service.golden.txt", []byte(got))
 	v := strings.Index(got, "verdict:")
 	e, w, i := strings.Index(got, "✗ error"), strings.Index(got, "! warning"), strings.Index(got, "i info")
 	if v < 0 || e < v || i < e || (w >= 0 && (w < e || w > i)) {

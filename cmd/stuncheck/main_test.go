@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"github.com/stund/stund/internal/golden"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -17,8 +18,6 @@ import (
 	"github.com/stund/stund/pkg/server"
 	"github.com/stund/stund/pkg/server/servertest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var binary string
 
@@ -171,35 +170,18 @@ func TestTextOutput(t *testing.T) {
 			got := ports.ReplaceAllStringFunc(r.stdout, func(s string) string {
 				return regexp.MustCompile(`\d+$`).ReplaceAllString(s, "PORT")
 			})
-			golden(t, tc.file, []byte(got))
+			golden.Assert(t, tc.file, []byte(got))
 		})
 	}
 }
 
 func TestHelp(t *testing.T) {
 	r := stuncheck(t, nil, "--help")
-	golden(t, "help.golden.txt", []byte(r.stdout))
+	golden.Assert(t, "help.golden.txt", []byte(r.stdout))
 	for _, s := range []string{"Usage: stuncheck", "--expect-ip", "--reference", "--transport", "--timeout", "-o", "--nat-behavior", "Exit codes", "Examples"} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("help does not mention %q", s)
 		}
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }
 

@@ -3,6 +3,7 @@ package check
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/stund/stund/internal/golden"
 	"strings"
 	"testing"
 )
@@ -38,7 +39,7 @@ func TestGoldenFindings(t *testing.T) {
 	if err := rep.WriteText(&txt, TextOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.findings.golden.txt", txt.Bytes())
+	golden.Assert(t, "report.findings.golden.txt", txt.Bytes())
 	out := txt.String()
 	if v, e := strings.Index(out, "verdict:"), strings.Index(out, "etp-cluster"); v < 0 || e < v {
 		t.Error("findings are not under the verdict")
@@ -46,7 +47,7 @@ func TestGoldenFindings(t *testing.T) {
 	if err := rep.WriteJSON(&js); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.findings.golden.json", js.Bytes())
+	golden.Assert(t, "report.findings.golden.json", js.Bytes())
 	var doc struct {
 		Findings []map[string]string `json:"findings"`
 	}

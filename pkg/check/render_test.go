@@ -3,16 +3,12 @@ package check
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
+	"github.com/stund/stund/internal/golden"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // sampleReport is a fixed report: a load balancer that masquerades UDP and
 // passes TCP through, plus an IPv6 address that did not answer.
@@ -52,29 +48,12 @@ func sampleReport() *Report {
 	return rep
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
-
 func TestGoldenJSON(t *testing.T) {
 	var buf bytes.Buffer
 	if err := sampleReport().WriteJSON(&buf); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.golden.json", buf.Bytes())
+	golden.Assert(t, "report.golden.json", buf.Bytes())
 
 	// The contract's fields are present with the documented types.
 	var doc struct {
@@ -118,7 +97,7 @@ func TestGoldenText(t *testing.T) {
 			if has := strings.Contains(buf.String(), "\x1b["); has != tc.color {
 				t.Errorf("escape sequences present = %v, want %v", has, tc.color)
 			}
-			golden(t, tc.file, buf.Bytes())
+			golden.Assert(t, tc.file, buf.Bytes())
 		})
 	}
 }
