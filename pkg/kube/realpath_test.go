@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"k8s.io/client-go/kubernetes"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -18,10 +19,11 @@ import (
 	"github.com/stund/stund/pkg/server"
 )
 
-// The real client-go stack: kubeconfig file → HTTP → informers that fill
-// their caches with the watch-list stream (sendInitialEvents and the
-// initial-events-end bookmark), against the stand-in API server.
-func TestRealClientPath(t *testing.T) {
+// realClient serves sampleCluster from a stand-in API server and returns
+// it with a client built the way stund builds one: kubeconfig file →
+// ServerConfig → NewClient.
+func realClient(t *testing.T) (*kubetest.Server, kubernetes.Interface) {
+	t.Helper()
 	api := kubetest.New(sampleCluster()...)
 	url := api.Start()
 	t.Cleanup(api.Close)
@@ -37,6 +39,15 @@ func TestRealClientPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
+	return api, cs
+}
+
+// The real client-go stack: kubeconfig file → HTTP → informers that fill
+// their caches with the watch-list stream (sendInitialEvents and the
+// initial-events-end bookmark), against the stand-in API server.
+func TestRealClientPath(t *testing.T) {
+	api, cs := realClient(t)
 	log := &syncBuffer{}
 	lf := logging.NewDefaultLoggerFactory()
 	lf.Writer = log
@@ -110,21 +121,7 @@ func TestRealClientPath(t *testing.T) {
 // An API server that does not answer never delays classification; the
 // Event waits in its own goroutine.
 func TestSlowAPIDoesNotDelay(t *testing.T) {
-	api := kubetest.New(sampleCluster()...)
-	url := api.Start()
-	t.Cleanup(api.Close)
-	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := kubetest.WriteKubeconfig(kc, url, testNS); err != nil {
-		t.Fatal(err)
-	}
-	rc, err := ServerConfig(kc, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := NewClient(rc, "stund-test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	api, cs := realClient(t)
 	lf := logging.NewDefaultLoggerFactory()
 	lf.Writer = &syncBuffer{}
 	c, err := New(Config{Client: cs, Namespace: testNS, Services: []string{"stund"}, LoggerFactory: lf})
