@@ -1,8 +1,10 @@
 package server
 
 import (
+	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -189,34 +191,44 @@ func TestTCPConnectionCaps(t *testing.T) {
 			s, _ := startServer(t, tc.cfg)
 			open := 0
 			for range tc.fromV4 {
-				// A refused connection is reset at once, sometimes before
-				// the dial itself returns: that too is a refusal.
-				c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(s.Addrs()[0]))
-				if err != nil {
-					continue
-				}
-				t.Cleanup(func() { _ = c.Close() })
-				if _, err := c.Write(build(t, stun.BindingRequest)); err != nil {
-					continue
-				}
-				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-				if _, err := c.Read(make([]byte, 200)); err == nil {
+				if tcpAnswered(t, s.Addrs()[0]) {
 					open++
 				}
 			}
 			if open != tc.wantOpenV4 {
 				t.Errorf("%d connections answered, want %d", open, tc.wantOpenV4)
 			}
-			c := dialTCP(t, s.Addrs()[1])
-			_, _ = c.Write(build(t, stun.BindingRequest))
-			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			_, err := c.Read(make([]byte, 200))
-			if (err == nil) != tc.v6Answered {
-				t.Errorf("connection from ::1 answered: %v, want %v", err == nil, tc.v6Answered)
+			if got := tcpAnswered(t, s.Addrs()[1]); got != tc.v6Answered {
+				t.Errorf("connection from ::1 answered: %v, want %v", got, tc.v6Answered)
 			}
 			if tc.reject != rejectNone {
 				waitAtLeast(t, "stund_tcp_rejected_total", s.metrics.tcpRejected[tc.reject], float64(tc.fromV4-tc.wantOpenV4))
 			}
 		})
 	}
+}
+
+// tcpAnswered opens a connection to addr, sends a Binding request and
+// reports whether an answer came back. The connection stays open until the
+// test ends, so it keeps counting against the server's caps. A refused
+// connection is reset at once, and the reset may land during the
+// handshake (the dial fails), after it (the write or the read fails) or
+// as an orderly close (EOF): each of those is a refusal.
+func tcpAnswered(t *testing.T, addr netip.AddrPort) bool {
+	t.Helper()
+	c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(addr))
+	if err != nil {
+		return false
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if _, err := c.Write(build(t, stun.BindingRequest)); err != nil {
+		return false
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(make([]byte, 200))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("tcp %s: neither answered nor refused within 5s", addr)
+	}
+
+	return err == nil && n > 0
 }
