@@ -1,7 +1,7 @@
 # The README's commands. `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: run test deps lint unit race e2e build fuzz
+.PHONY: run test deps lint unit race e2e build fuzz stress
 
 # Run stund locally: STUN on :3478 (UDP and TCP), HTTP on :9478.
 run:
@@ -38,6 +38,17 @@ race:
 e2e:
 	@if [ "$$(id -u)" -ne 0 ]; then echo "the e2e lab needs root (network namespaces): sudo make e2e" >&2; exit 1; fi
 	$(GO) test -count=1 -timeout 20m -tags e2e ./e2e/...
+
+# The socket-level packages many times over, plainly and under the race
+# detector: a test that fails one run in twenty blocks landings at random.
+# Run it before landing a change to these packages; STRESS_COUNT=100 or
+# STRESS_RUN=TestName to dig into one test.
+STRESS_COUNT ?= 20
+STRESS_RUN ?= .
+STRESS_PKGS ?= ./pkg/server ./pkg/client ./pkg/load ./pkg/admin ./pkg/check ./cmd/stund ./cmd/stuncheck
+stress:
+	$(GO) test -count=$(STRESS_COUNT) -run '$(STRESS_RUN)' -timeout 60m $(STRESS_PKGS)
+	$(GO) test -count=$(STRESS_COUNT) -run '$(STRESS_RUN)' -race -timeout 90m $(STRESS_PKGS)
 
 build:
 	mkdir -p bin
