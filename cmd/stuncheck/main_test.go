@@ -70,6 +70,8 @@ var (
 func TestExitCodes(t *testing.T) {
 	srv := clienttest.StartCoturn(t, []netip.Addr{v4, v6}, "--no-rfc5780")
 	silent := clienttest.Silent(t, v4)
+	// Family IPv6 with a 4-byte address (issue 13 item 14).
+	short := (&clienttest.Responder{XORMappedRaw: []byte{0x00, 0x02, 0x00, 0x01, 0x20, 0x10, 0xa7, 0x46}}).Start(t, v4)
 	s4, s6 := srv.Addr(v4).String(), srv.Addr(v6).String()
 	tests := []struct {
 		name       string
@@ -83,6 +85,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "flags after target", args: []string{s4, "--expect-ip", "127.0.0.1", "-o", "json"}, code: 0, wantStdout: true},
 		{name: "rewritten", args: []string{"--expect-ip", "203.0.113.10", s4}, code: 1, wantStdout: true},
 		{name: "inconclusive no answer", args: []string{"--expect-ip", "127.0.0.1", "--timeout", "300ms", silent.String()}, code: 3, wantStdout: true},
+		{name: "inconclusive short xor-mapped-address", args: []string{"--expect-ip", "127.0.0.1", short.String()}, code: 3, wantStdout: true},
 		{name: "inconclusive no public ip", args: []string{"--reference", silent.String(), "--timeout", "300ms", s4}, code: 3, wantStdout: true},
 		{name: "no target", args: []string{"--expect-ip", "127.0.0.1"}, code: 2, stderrHas: "no TARGET"},
 		{name: "unknown flag", args: []string{"--frobnicate", s4}, code: 2, stderrHas: "frobnicate"},

@@ -180,6 +180,13 @@ func TestScriptedPaths(t *testing.T) {
 			want: []wantProbe{{check.UDP, check.IPv4, check.Rewritten, check.ReasonPrivate, ip("10.0.0.1")}, {check.TCP, check.IPv4, check.Preserved, check.ReasonPortChanged, public}},
 		},
 		{
+			// Issue 13 item 14: family IPv6 with a 4-byte address was
+			// read as [2010:a746::] and judged rewritten (exit 1).
+			name: "short xor-mapped-address", verdict: check.Inconclusive,
+			resp: &clienttest.Responder{XORMappedRaw: []byte{0x00, 0x02, 0x00, 0x01, 0x20, 0x10, 0xa7, 0x46}},
+			want: []wantProbe{{check.UDP, check.IPv4, check.Inconclusive, check.ReasonInvalidResponse, netip.Addr{}}, {check.TCP, check.IPv4, check.Inconclusive, check.ReasonInvalidResponse, netip.Addr{}}},
+		},
+		{
 			name: "error response", resp: &clienttest.Responder{ErrorCode: 400}, verdict: check.Inconclusive,
 			want: []wantProbe{{check.UDP, check.IPv4, check.Inconclusive, check.ReasonErrorResponse, netip.Addr{}}, {check.TCP, check.IPv4, check.Inconclusive, check.ReasonErrorResponse, netip.Addr{}}},
 		},

@@ -255,7 +255,9 @@ func (c *Client) udpTransaction(ctx context.Context, conn *net.UDPConn, server n
 				res.RTT = time.Since(sent)
 
 				return res, nil
-			case errors.As(err, &er), errors.Is(err, ErrNoMappedAddress):
+			case errors.As(err, &er), errors.Is(err, ErrNoMappedAddress), errors.Is(err, ErrInvalidAttribute):
+				// The server's own answer to this request: waiting
+				// for another would only repeat it.
 				return nil, err
 			default:
 				c.log.Debugf("discarding datagram from %s: %v", from, err)

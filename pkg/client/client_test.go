@@ -40,6 +40,10 @@ func TestBindingCoturn(t *testing.T) {
 	}
 }
 
+// shortXORMapped is an XOR-MAPPED-ADDRESS value with family IPv6 and a
+// 4-byte address: what a lenient parser reads as [2010:a746::]:8467.
+var shortXORMapped = []byte{0x00, 0x02, 0x00, 0x01, 0x20, 0x10, 0xa7, 0x46}
+
 func TestBindingResponder(t *testing.T) {
 	lb := netip.MustParseAddrPort("10.0.0.1:39807")
 	tests := []struct {
@@ -62,6 +66,10 @@ func TestBindingResponder(t *testing.T) {
 		},
 		{name: "udp discards garbage", resp: &clienttest.Responder{Garbage: true}, network: "udp", ip: v4, wantTx: 1},
 		{name: "tcp skips foreign transaction then rejects bad fingerprint", resp: &clienttest.Responder{Garbage: true}, network: "tcp", ip: v4, wantErr: client.ErrFingerprint},
+		// Issue 13 item 14: family IPv6 with a 4-byte address. The
+		// server's own answer ends the transaction at once, over UDP too.
+		{name: "udp short xor-mapped-address", resp: &clienttest.Responder{XORMappedRaw: shortXORMapped}, network: "udp", ip: v4, wantErr: client.ErrInvalidAttribute},
+		{name: "tcp short xor-mapped-address", resp: &clienttest.Responder{XORMappedRaw: shortXORMapped}, network: "tcp", ip: v4, wantErr: client.ErrInvalidAttribute},
 		{name: "udp mapped-address", resp: &clienttest.Responder{UseMappedAddress: true}, network: "udp", ip: v6, wantTx: 1},
 		{name: "udp error response", resp: &clienttest.Responder{ErrorCode: 420}, network: "udp", ip: v4, wantCode: 420},
 		{name: "tcp error response", resp: &clienttest.Responder{ErrorCode: 400}, network: "tcp", ip: v6, wantCode: 400},

@@ -11,6 +11,11 @@ var (
 	ErrNoResponse = errors.New("no response")
 	// ErrMalformed means the bytes received are not a well-formed STUN message.
 	ErrMalformed = errors.New("malformed STUN message")
+	// ErrInvalidAttribute means a response to this client's request (its
+	// transaction ID, with a valid FINGERPRINT if any) carried an attribute
+	// it cannot use, such as an address attribute of the wrong length. It
+	// wraps ErrMalformed.
+	ErrInvalidAttribute = fmt.Errorf("%w: invalid attribute", ErrMalformed)
 	// ErrTransactionMismatch means a response carried a transaction ID that
 	// this client did not send.
 	ErrTransactionMismatch = errors.New("transaction ID mismatch")

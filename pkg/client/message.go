@@ -2,7 +2,6 @@ package client
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -81,13 +80,17 @@ type Answer struct {
 	ResponseOrigin netip.AddrPort
 	// OtherAddress is the RFC 5780 OTHER-ADDRESS, if sent.
 	OtherAddress netip.AddrPort
+	// ChangedAddress is the RFC 3489 CHANGED-ADDRESS, if sent: what a
+	// classic server offers instead of OTHER-ADDRESS.
+	ChangedAddress netip.AddrPort
 	// Software is the server's SOFTWARE attribute, if sent.
 	Software string
 }
 
 // ParseResponse validates raw as the response to the Binding request with
 // transaction ID tid and returns what it says. raw must hold exactly one
-// message. Errors wrap ErrMalformed, ErrTransactionMismatch,
+// message. Errors wrap ErrMalformed (ErrInvalidAttribute for a bad
+// attribute in an otherwise valid response), ErrTransactionMismatch,
 // ErrUnexpectedType, ErrFingerprint or ErrNoMappedAddress, or are an
 // *ErrorResponse when the server answered with an error.
 func ParseResponse(raw []byte, tid [stun.TransactionIDSize]byte) (Answer, error) {
@@ -118,42 +121,30 @@ func ParseResponse(raw []byte, tid [stun.TransactionIDSize]byte) (Answer, error)
 		return ans, &ErrorResponse{Code: int(ec.Code), Reason: printable(ec.Reason)}
 	}
 
-	var xor stun.XORMappedAddress
 	var err error
 	switch {
 	case m.Contains(stun.AttrXORMappedAddress):
-		if err = xor.GetFrom(m); err != nil {
-			return ans, fmt.Errorf("%w: XOR-MAPPED-ADDRESS: %w", ErrMalformed, err)
-		}
-		ans.Mapped, err = addrPort(xor.IP, xor.Port)
+		ans.Mapped, err = getAddress(m, stun.AttrXORMappedAddress)
 	case m.Contains(stun.AttrMappedAddress):
-		var ma stun.MappedAddress
-		if err = ma.GetFrom(m); err != nil {
-			return ans, fmt.Errorf("%w: MAPPED-ADDRESS: %w", ErrMalformed, err)
-		}
-		ans.Mapped, err = addrPort(ma.IP, ma.Port)
+		ans.Mapped, err = getAddress(m, stun.AttrMappedAddress)
 	default:
 		return ans, ErrNoMappedAddress
 	}
 	if err != nil {
-		return ans, fmt.Errorf("%w: mapped address: %w", ErrMalformed, err)
+		return Answer{}, err
 	}
-	if m.Contains(stun.AttrResponseOrigin) {
-		var ro stun.ResponseOrigin
-		if err := ro.GetFrom(m); err != nil {
-			return ans, fmt.Errorf("%w: RESPONSE-ORIGIN: %w", ErrMalformed, err)
-		}
-		if ans.ResponseOrigin, err = addrPort(ro.IP, ro.Port); err != nil {
-			return ans, fmt.Errorf("%w: RESPONSE-ORIGIN: %w", ErrMalformed, err)
-		}
-	}
-	if m.Contains(stun.AttrOtherAddress) {
-		var oa stun.OtherAddress
-		if err := oa.GetFrom(m); err != nil {
-			return ans, fmt.Errorf("%w: OTHER-ADDRESS: %w", ErrMalformed, err)
-		}
-		if ans.OtherAddress, err = addrPort(oa.IP, oa.Port); err != nil {
-			return ans, fmt.Errorf("%w: OTHER-ADDRESS: %w", ErrMalformed, err)
+	for _, opt := range []struct {
+		t    stun.AttrType
+		addr *netip.AddrPort
+	}{
+		{stun.AttrResponseOrigin, &ans.ResponseOrigin},
+		{stun.AttrOtherAddress, &ans.OtherAddress},
+		{stun.AttrChangedAddress, &ans.ChangedAddress},
+	} {
+		if m.Contains(opt.t) {
+			if *opt.addr, err = getAddress(m, opt.t); err != nil {
+				return Answer{}, err
+			}
 		}
 	}
 	if v, err := m.Get(stun.AttrSoftware); err == nil {
@@ -210,15 +201,61 @@ func checkFingerprint(m *stun.Message) error {
 	return nil
 }
 
-var errBadAddress = errors.New("bad address")
+// Address families of the STUN address attributes (RFC 8489 §14.1).
+const (
+	familyIPv4 = 0x01
+	familyIPv6 = 0x02
+)
 
-func addrPort(ip net.IP, port int) (netip.AddrPort, error) {
-	a, ok := netip.AddrFromSlice(ip)
-	if !ok || port < 0 || port > 0xFFFF {
-		return netip.AddrPort{}, errBadAddress
+// getAddress decodes the address attribute t of m: XOR-MAPPED-ADDRESS
+// with the XOR of RFC 8489 §14.2, the others (MAPPED-ADDRESS,
+// RESPONSE-ORIGIN, OTHER-ADDRESS, CHANGED-ADDRESS) as plain §14.1
+// addresses. The value must be exactly 8 bytes for IPv4 or 20 for IPv6: a
+// shorter or longer one is an invalid response, never an address padded
+// with zeros or cut short.
+func getAddress(m *stun.Message, t stun.AttrType) (netip.AddrPort, error) {
+	v, err := m.Get(t)
+	if err != nil {
+		return netip.AddrPort{}, invalidAttribute(t, "%w", err)
 	}
+	if len(v) < 4 {
+		return netip.AddrPort{}, invalidAttribute(t, "%d-byte value is shorter than family and port", len(v))
+	}
+	// v[0] is reserved: senders set it to zero, receivers ignore it.
+	var want int
+	switch v[1] {
+	case familyIPv4:
+		want = 4 + net.IPv4len
+	case familyIPv6:
+		want = 4 + net.IPv6len
+	default:
+		return netip.AddrPort{}, invalidAttribute(t, "unknown address family %#02x", v[1])
+	}
+	if len(v) != want {
+		return netip.AddrPort{}, invalidAttribute(t, "%d-byte value for an %s address, want %d bytes",
+			len(v), map[byte]string{familyIPv4: "IPv4", familyIPv6: "IPv6"}[v[1]], want)
+	}
+	port := binary.BigEndian.Uint16(v[2:4])
+	ip := make([]byte, len(v)-4)
+	copy(ip, v[4:])
+	if t == stun.AttrXORMappedAddress {
+		port ^= magicCookie >> 16
+		var pad [4 + stun.TransactionIDSize]byte
+		binary.BigEndian.PutUint32(pad[:4], magicCookie)
+		copy(pad[4:], m.TransactionID[:])
+		for i := range ip {
+			ip[i] ^= pad[i]
+		}
+	}
+	a, _ := netip.AddrFromSlice(ip) // 4 or 16 bytes: always valid
 
-	return netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
+	return netip.AddrPortFrom(a.Unmap(), port), nil
+}
+
+// invalidAttribute says what is wrong with attribute t. The message keeps
+// the whole sentence when printed after errors.Unwrap chains are followed.
+func invalidAttribute(t stun.AttrType, format string, a ...any) error {
+	return fmt.Errorf("%w: %w", ErrInvalidAttribute, fmt.Errorf("%s: "+format, append([]any{t}, a...)...))
 }
 
 // printable keeps a server-supplied string safe to print on a terminal.

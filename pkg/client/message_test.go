@@ -39,6 +39,15 @@ func build(t *testing.T, setters ...stun.Setter) []byte {
 	return m.Raw
 }
 
+type parseCase struct {
+	name    string
+	raw     []byte
+	tid     [12]byte
+	want    Answer
+	wantErr error
+	errCode int
+}
+
 func TestParseResponse(t *testing.T) {
 	tid := [12]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
 	other := [12]byte{9}
@@ -51,14 +60,7 @@ func TestParseResponse(t *testing.T) {
 	badBits[0] |= 0x80
 	trailing := append(build(t, stun.NewTransactionIDSetter(tid), stun.BindingSuccess, xor), 0, 0, 0, 0)
 
-	tests := []struct {
-		name    string
-		raw     []byte
-		tid     [12]byte
-		want    Answer
-		wantErr error
-		errCode int
-	}{
+	tests := []parseCase{
 		{
 			name: "rfc5769 ipv4 response",
 			raw:  mustHex(t, rfc5769IPv4), tid: rfc5769TID,
@@ -105,6 +107,7 @@ func TestParseResponse(t *testing.T) {
 		{name: "trailing bytes", raw: trailing, tid: tid, wantErr: ErrMalformed},
 		{name: "no magic cookie", raw: append([]byte{1, 1, 0, 0, 0, 0, 0, 0}, make([]byte, 12)...), tid: tid, wantErr: ErrMalformed},
 	}
+	tests = append(tests, addressAttributeCases(t, tid)...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseResponse(tc.raw, tc.tid)
@@ -124,6 +127,103 @@ func TestParseResponse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// addrValue encodes a STUN address attribute value (RFC 8489 §14.1) with
+// the given family byte and address bytes, not XORed.
+func addrValue(family byte, port uint16, ip []byte) []byte {
+	return append([]byte{0, family, byte(port >> 8), byte(port)}, ip...)
+}
+
+// xorValue XORs an address value as XOR-MAPPED-ADDRESS does (§14.2).
+func xorValue(v []byte, tid [12]byte) []byte {
+	out := append([]byte(nil), v...)
+	pad := append([]byte{0x21, 0x12, 0xa4, 0x42}, tid[:]...)
+	out[2] ^= pad[0]
+	out[3] ^= pad[1]
+	for i := 4; i < len(out) && i-4 < len(pad); i++ {
+		out[i] ^= pad[i-4]
+	}
+
+	return out
+}
+
+// addressAttributeCases are responses whose address attributes have a
+// value of the wrong length for their family, an unknown family or a
+// reserved byte set. Issue 13 item 14: a 4-byte address under family IPv6
+// was read as [2010:a746::] and judged "rewritten".
+func addressAttributeCases(t *testing.T, tid [12]byte) []parseCase {
+	t.Helper()
+	v4 := []byte{198, 51, 100, 7}
+	v6 := netip.MustParseAddr("2001:db8::7").AsSlice()
+	mapped := &stun.XORMappedAddress{IP: net.ParseIP("198.51.100.7"), Port: 40000}
+	want := netip.MustParseAddrPort("198.51.100.7:40000")
+	msg := func(attrs ...stun.Setter) []byte {
+		return build(t, append(append([]stun.Setter{stun.NewTransactionIDSetter(tid), stun.BindingSuccess}, attrs...), stun.Fingerprint)...)
+	}
+	raw := func(typ stun.AttrType, v []byte) stun.Setter { return stun.RawAttribute{Type: typ, Value: v} }
+	xorRaw := func(v []byte) stun.Setter { return raw(stun.AttrXORMappedAddress, xorValue(v, tid)) }
+	bad := []struct {
+		name string
+		attr stun.Setter
+	}{
+		{"xor-mapped ipv6 family with an ipv4 address", xorRaw(addrValue(2, 40000, v4))},
+		{"xor-mapped ipv4 family with an ipv6 address", xorRaw(addrValue(1, 40000, v6))},
+		{"xor-mapped ipv4 family with 2 address bytes", xorRaw(addrValue(1, 40000, v4[:2]))},
+		{"xor-mapped ipv6 family with 12 address bytes", xorRaw(addrValue(2, 40000, v6[:12]))},
+		{"xor-mapped ipv4 with trailing bytes", xorRaw(addrValue(1, 40000, append(v4, 0, 0, 0, 0)))},
+		{"xor-mapped family and port only", xorRaw(addrValue(2, 40000, nil))},
+		{"xor-mapped 2 bytes", raw(stun.AttrXORMappedAddress, []byte{0, 1})},
+		{"xor-mapped unknown family", xorRaw(addrValue(3, 40000, v4))},
+		{"mapped ipv6 family with an ipv4 address", raw(stun.AttrMappedAddress, addrValue(2, 40000, v4))},
+		{"mapped ipv4 family with 3 address bytes", raw(stun.AttrMappedAddress, addrValue(1, 40000, v4[:3]))},
+	}
+	optional := []struct {
+		name string
+		typ  stun.AttrType
+	}{
+		{"response-origin", stun.AttrResponseOrigin},
+		{"other-address", stun.AttrOtherAddress},
+		{"changed-address", stun.AttrChangedAddress},
+	}
+	for _, o := range optional {
+		bad = append(bad,
+			struct {
+				name string
+				attr stun.Setter
+			}{o.name + " ipv6 family with an ipv4 address", raw(o.typ, addrValue(2, 3479, v4))},
+			struct {
+				name string
+				attr stun.Setter
+			}{o.name + " ipv4 family with an ipv6 address", raw(o.typ, addrValue(1, 3479, v6))},
+		)
+	}
+	var cases []parseCase
+	for _, b := range bad {
+		attrs := []stun.Setter{b.attr}
+		if b.attr.(stun.RawAttribute).Type != stun.AttrXORMappedAddress && b.attr.(stun.RawAttribute).Type != stun.AttrMappedAddress {
+			attrs = []stun.Setter{mapped, b.attr}
+		}
+		cases = append(cases, parseCase{name: b.name, raw: msg(attrs...), tid: tid, wantErr: ErrInvalidAttribute})
+	}
+
+	return append(cases,
+		parseCase{
+			name: "xor-mapped ipv6, exact length", tid: tid,
+			raw:  msg(xorRaw(addrValue(2, 40000, v6))),
+			want: Answer{Mapped: netip.MustParseAddrPort("[2001:db8::7]:40000")},
+		},
+		parseCase{
+			name: "reserved byte is ignored", tid: tid,
+			raw:  msg(xorRaw(append([]byte{0xff}, addrValue(1, 40000, v4)[1:]...))),
+			want: Answer{Mapped: want},
+		},
+		parseCase{
+			name: "classic changed-address", tid: tid,
+			raw:  msg(mapped, raw(stun.AttrChangedAddress, addrValue(1, 3479, []byte{192, 0, 2, 2}))),
+			want: Answer{Mapped: want, ChangedAddress: netip.MustParseAddrPort("192.0.2.2:3479")},
+		},
+	)
 }
 
 func TestNewRequest(t *testing.T) {

@@ -184,6 +184,11 @@ type Responder struct {
 	Garbage bool
 	// UseMappedAddress answers with MAPPED-ADDRESS instead of XOR-MAPPED-ADDRESS.
 	UseMappedAddress bool
+	// XORMappedRaw, when set, is sent verbatim as the XOR-MAPPED-ADDRESS
+	// value, for tests of malformed answers.
+	XORMappedRaw []byte
+	// Software is the SOFTWARE value sent; empty means "clienttest".
+	Software string
 
 	udp      *net.UDPConn
 	tcp      *net.TCPListener
@@ -297,9 +302,12 @@ func (r *Responder) answers(raw []byte, src netip.AddrPort, mapFn func(netip.Add
 		setters = append(setters, stun.BindingError, stun.ErrorCode(r.ErrorCode))
 	} else {
 		setters = append(setters, stun.BindingSuccess)
-		if r.UseMappedAddress {
+		switch {
+		case r.XORMappedRaw != nil:
+			setters = append(setters, stun.RawAttribute{Type: stun.AttrXORMappedAddress, Value: r.XORMappedRaw})
+		case r.UseMappedAddress:
 			setters = append(setters, &stun.MappedAddress{IP: mapped.Addr().AsSlice(), Port: int(mapped.Port())})
-		} else {
+		default:
 			setters = append(setters, &stun.XORMappedAddress{IP: mapped.Addr().AsSlice(), Port: int(mapped.Port())})
 		}
 		if r.ResponseOrigin.IsValid() {
@@ -309,7 +317,11 @@ func (r *Responder) answers(raw []byte, src netip.AddrPort, mapFn func(netip.Add
 			setters = append(setters, &stun.OtherAddress{IP: r.OtherAddress.Addr().AsSlice(), Port: int(r.OtherAddress.Port())})
 		}
 	}
-	setters = append(setters, stun.NewSoftware("clienttest"), stun.Fingerprint)
+	software := r.Software
+	if software == "" {
+		software = "clienttest"
+	}
+	setters = append(setters, stun.RawAttribute{Type: stun.AttrSoftware, Value: []byte(software)}, stun.Fingerprint)
 	m, err := stun.Build(setters...)
 	if err != nil {
 		return nil
