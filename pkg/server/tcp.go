@@ -132,14 +132,19 @@ func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 		peer = client
 	}
 	fam := familyOf(peer.Addr())
-	class := s.classify.Classify(peer.Addr())
 	var msg []byte
 	var sc *scratch
 	var t tally
+	// count tallies one message, classifying the source of each Binding
+	// request on its own, and writes its debug line.
 	count := func(res result, n, sent int) {
+		class := s.classifyRequest(peer.Addr(), res)
 		t.add(fam, class, res, n)
 		t.out += sent
 		s.metrics.flush(transportTCP, &t)
+		if s.debug {
+			s.logRequest("tcp", peer.String(), class, res)
+		}
 	}
 	for {
 		if err := c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout)); err != nil {
@@ -153,9 +158,6 @@ func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 		if res.outcome == outcomeDiscard {
 			// The framing is broken: nothing after it can be trusted.
 			count(res, len(msg), 0)
-			if s.debug {
-				s.logRequest("tcp", peer.String(), class, res)
-			}
 
 			return
 		}
@@ -173,9 +175,6 @@ func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 			sent, werr = c.Write(resp)
 		}
 		count(res, len(msg), sent)
-		if s.debug {
-			s.logRequest("tcp", peer.String(), class, res)
-		}
 		if werr != nil {
 			s.log.Debugf("write tcp to %s: %v", peer, werr)
 
