@@ -48,11 +48,11 @@ func startServer(t *testing.T, cfg Config) (*Server, *prometheus.Registry) {
 	return s, reg
 }
 
-// waitCounter waits up to two seconds for c to reach want: the server
+// waitCounter waits up to ten seconds for c to reach want: the server
 // counts a message right after answering it.
 func waitCounter(t *testing.T, name string, c prometheus.Collector, want float64) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		got := testutil.ToFloat64(c)
 		if got == want {
@@ -67,10 +67,10 @@ func waitCounter(t *testing.T, name string, c prometheus.Collector, want float64
 	}
 }
 
-// waitAtLeast waits up to two seconds for c to reach at least want.
+// waitAtLeast waits up to ten seconds for c to reach at least want.
 func waitAtLeast(t *testing.T, name string, c prometheus.Collector, want float64) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for testutil.ToFloat64(c) < want {
 		if time.Now().After(deadline) {
 			t.Errorf("%s = %v, want at least %v", name, testutil.ToFloat64(c), want)
@@ -169,7 +169,7 @@ func TestUDPDiscardsAreSilentAndCounted(t *testing.T) {
 // readResponse reads one STUN message from a TCP stream.
 func readResponse(t *testing.T, c net.Conn) *stun.Message {
 	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	hdr := make([]byte, 20)
 	if _, err := io.ReadFull(c, hdr); err != nil {
 		t.Fatalf("read response header: %v", err)
@@ -268,7 +268,7 @@ func TestTCPBrokenFramingCloses(t *testing.T) {
 			if _, err := c.Write(tc.data); err != nil {
 				t.Fatal(err)
 			}
-			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 			n, err := c.Read(make([]byte, 100))
 			if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
 				t.Fatalf("read %d bytes, err %v; want the server to close", n, err)
@@ -407,7 +407,7 @@ func TestCloseWithOpenConnections(t *testing.T) {
 		t.Fatal("Close hangs with open connections")
 	}
 	for _, c := range conns {
-		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("connection still open after Close: %v", err)
 		}
