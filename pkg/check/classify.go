@@ -3,40 +3,56 @@ package check
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/stund/stund/internal/netclass"
 )
 
 // Class is the kind of address a server saw.
 type Class string
 
-// Address classes.
+// Address classes. They come from the IANA special-purpose registries that
+// stuncheck and stund share (internal/netclass).
 const (
 	ClassPublic    Class = "public"
 	ClassPrivate   Class = "private"    // RFC 1918, ULA fc00::/7
 	ClassCGNAT     Class = "cgnat"      // 100.64.0.0/10 (RFC 6598)
 	ClassLinkLocal Class = "link-local" // 169.254.0.0/16, fe80::/10
 	ClassLoopback  Class = "loopback"   // 127.0.0.0/8, ::1
-	ClassSpecial   Class = "special"    // unspecified, multicast, reserved
+	// ClassSpecial is every other block that cannot be a client's public
+	// source: unspecified, benchmarking (198.18.0.0/15), multicast,
+	// broadcast, reserved.
+	ClassSpecial Class = "special"
 )
 
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-// Classify returns the class of ip.
+// Classify returns the class of ip. Documentation prefixes (TEST-NET-1..3,
+// 2001:db8::/32) are public: they stand for real addresses in examples and
+// labs.
 func Classify(ip netip.Addr) Class {
-	ip = ip.Unmap()
-	switch {
-	case ip.IsLoopback():
-		return ClassLoopback
-	case ip.IsLinkLocalUnicast():
-		return ClassLinkLocal
-	case ip.IsPrivate():
-		return ClassPrivate
-	case cgnat.Contains(ip):
-		return ClassCGNAT
-	case !ip.IsGlobalUnicast():
-		return ClassSpecial
-	default:
+	switch netclass.Categorize(ip) {
+	case netclass.Public, netclass.Documentation:
 		return ClassPublic
+	case netclass.Private:
+		return ClassPrivate
+	case netclass.Shared:
+		return ClassCGNAT
+	case netclass.LinkLocal:
+		return ClassLinkLocal
+	case netclass.Loopback:
+		return ClassLoopback
+	default:
+		return ClassSpecial
 	}
+}
+
+// specialName names the special-purpose block of ip, as the IANA registry
+// does, with its prefix: "Benchmarking, 198.18.0.0/15".
+func specialName(ip netip.Addr) string {
+	r, ok := netclass.Lookup(ip)
+	if !ok {
+		return "reserved"
+	}
+
+	return fmt.Sprintf("%s, %s", r.Name, r.Prefix)
 }
 
 // Verdict is the outcome of a probe or of a whole check.
@@ -169,8 +185,13 @@ func Judge(o Observation) Judgement {
 		j.Hint = "A sidecar proxy, a userspace proxy or kubectl port-forward in front of the server hides the client. Send STUN traffic straight to the server's port."
 	case ClassSpecial:
 		j.Reason = ReasonSpecial
-		j.Detail = fmt.Sprintf("The server saw %s, an address that cannot be a client's source (unspecified, multicast or reserved).", o.Mapped)
+		j.Detail = fmt.Sprintf("The server saw %s, a special-purpose address (%s) that cannot be a client's public source, instead of your public IP %s.",
+			o.Mapped, specialName(mapped), o.Public)
 		j.Hint = "The server or something on the path is broken; try another STUN server on the same path to tell which."
+		if netclass.Categorize(mapped) == netclass.Benchmarking {
+			j.Hint = "Benchmarking space is also used inside networks (lab gear, the fake-IP mode of some VPN and proxy tools): " +
+				"a proxy or NAT on the path rewrote the source. Send STUN traffic around it, or check the server with another client."
+		}
 	default:
 		j.Reason = ReasonOtherPublic
 		j.Detail = fmt.Sprintf("The server saw %s, a public address that is not your public IP %s.", o.Mapped, o.Public)
@@ -214,7 +235,7 @@ func describeClass(c Class, ip, target netip.Addr) string {
 	case ClassLoopback:
 		return "a loopback address"
 	case ClassSpecial:
-		return "a reserved address"
+		return "a special-purpose address (" + specialName(ip) + ")"
 	default:
 		return "a public address"
 	}

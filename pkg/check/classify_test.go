@@ -2,6 +2,7 @@ package check
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -30,6 +31,23 @@ func TestClassify(t *testing.T) {
 		{"0.0.0.0", ClassSpecial},
 		{"224.0.0.1", ClassSpecial},
 		{"::", ClassSpecial},
+		// Issue 13 item 16: benchmarking space was "a public address".
+		{"198.18.0.1", ClassSpecial},
+		{"198.19.255.255", ClassSpecial},
+		{"198.20.0.0", ClassPublic},
+		{"2001:2::1", ClassSpecial},
+		{"240.0.0.1", ClassSpecial},
+		{"255.255.255.255", ClassSpecial},
+		{"0.1.2.3", ClassSpecial},
+		{"192.0.0.8", ClassSpecial},
+		{"5f00::1", ClassSpecial},
+		{"4000::1", ClassSpecial},
+		{"::ffff:198.18.0.1", ClassSpecial},
+		{"192.0.0.9", ClassPublic},
+		{"64:ff9b::c000:221", ClassPublic},
+		{"2001:0:4136:e378::1", ClassPublic},
+		{"192.0.2.50", ClassPublic}, // documentation stands for the internet
+		{"3fff::1", ClassPublic},
 	}
 	for _, tc := range tests {
 		t.Run(tc.ip, func(t *testing.T) {
@@ -63,6 +81,7 @@ func TestJudge(t *testing.T) {
 		{name: "private target address", obs: Observation{Mapped: ap("10.96.0.20:5000"), Target: ap("10.96.0.20:3478"), Public: ip("10.1.1.1")}, wantVerdict: Rewritten, wantReason: ReasonTarget, wantHint: true},
 		{name: "other public", obs: Observation{Mapped: ap("192.0.2.44:1"), Target: target, Public: public}, wantVerdict: Rewritten, wantReason: ReasonOtherPublic, wantHint: true},
 		{name: "special", obs: Observation{Mapped: ap("0.0.0.0:1"), Target: target, Public: public}, wantVerdict: Rewritten, wantReason: ReasonSpecial, wantHint: true},
+		{name: "benchmarking", obs: Observation{Mapped: ap("198.18.0.5:1"), Target: target, Public: public}, wantVerdict: Rewritten, wantReason: ReasonSpecial, wantHint: true},
 		{name: "no public ip", obs: Observation{Mapped: ap("10.0.0.1:1"), Target: target}, wantVerdict: Inconclusive, wantReason: ReasonNoPublicIP, wantHint: true},
 		{name: "private client is preserved", obs: Observation{Mapped: ap("10.1.1.1:1"), Local: ap("10.1.1.1:2"), Target: ap("10.96.0.20:3478"), Public: ip("10.1.1.1")}, wantVerdict: Preserved, wantReason: ReasonPortChanged},
 		{name: "loopback expect-ip", obs: Observation{Mapped: ap("127.0.0.1:5"), Local: ap("127.0.0.1:5"), Target: ap("127.0.0.1:3478"), Public: ip("127.0.0.1")}, wantVerdict: Preserved, wantReason: ReasonSameAddress},
@@ -103,5 +122,19 @@ func TestWorst(t *testing.T) {
 				t.Errorf("Worst(%v) = %s (exit %d), want %s (exit %d)", tc.in, got, got.ExitCode(), tc.want, tc.exit)
 			}
 		})
+	}
+}
+
+// TestDescribeBenchmarking checks the words for an address in 198.18.0.0/15:
+// it was called "a public address" (issue 13 item 16).
+func TestDescribeBenchmarking(t *testing.T) {
+	mapped := netip.MustParseAddrPort("198.18.0.5:1")
+	j := Judge(Observation{Mapped: mapped, Target: netip.MustParseAddrPort("198.51.100.7:3478"), Public: netip.MustParseAddr("203.0.113.10")})
+	if !strings.Contains(j.Detail, "Benchmarking, 198.18.0.0/15") || strings.Contains(j.Detail, "public address") {
+		t.Errorf("detail %q", j.Detail)
+	}
+	j = Judge(Observation{Mapped: mapped, Target: netip.MustParseAddrPort("198.51.100.7:3478")})
+	if !strings.Contains(j.Detail, "a special-purpose address (Benchmarking, 198.18.0.0/15)") {
+		t.Errorf("detail without a public IP %q", j.Detail)
 	}
 }

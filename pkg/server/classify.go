@@ -1,6 +1,10 @@
 package server
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/stund/stund/internal/netclass"
+)
 
 // SourceClass says what kind of address a request came from. It is the
 // source_class label of stund_binding_requests_total: a small fixed set, so
@@ -12,7 +16,9 @@ const (
 	// ClassClient is an address outside every internal range: what a
 	// client's own public address (or its home NAT's) looks like.
 	ClassClient SourceClass = iota
-	// ClassPrivate is a private, CGNAT, link-local or loopback address, or
+	// ClassPrivate is an address that can never be a client's public
+	// source (private, CGNAT, link-local, loopback, benchmarking, reserved
+	// and the rest of the IANA special-purpose blocks, see IsNonPublic), or
 	// one inside a configured internal CIDR: something rewrote the source.
 	ClassPrivate
 	// ClassNode is the address of a cluster node: kube-proxy or the CNI
@@ -34,9 +40,6 @@ func (c SourceClass) String() string { return classNames[c] }
 type Classifier interface {
 	Classify(addr netip.Addr) SourceClass
 }
-
-// cgnat is the shared address space of RFC 6598.
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
 // StaticClassifier classifies by address ranges alone: internal prefixes
 // and the well-known non-public ranges are ClassPrivate, the rest
@@ -62,10 +65,7 @@ func (c StaticClassifier) Classify(addr netip.Addr) SourceClass {
 
 // IsNonPublic reports whether addr can never be a client's public address:
 // private (RFC 1918, ULA), shared CGNAT space, link-local, loopback,
-// unspecified or multicast.
-func IsNonPublic(addr netip.Addr) bool {
-	addr = addr.Unmap()
-
-	return addr.IsPrivate() || addr.IsLoopback() || addr.IsLinkLocalUnicast() ||
-		addr.IsUnspecified() || addr.IsMulticast() || cgnat.Contains(addr)
-}
+// benchmarking, unspecified, multicast, broadcast or reserved, by the IANA
+// special-purpose registries that stund and stuncheck share
+// (internal/netclass). Documentation prefixes count as public there.
+func IsNonPublic(addr netip.Addr) bool { return netclass.IsNonPublic(addr) }
