@@ -197,3 +197,24 @@ func TestBindingStund(t *testing.T) {
 		}
 	}
 }
+
+// TestBindingSoftwareText sends SOFTWARE values with a trailing NUL and a
+// bidi override over the wire: the first is trimmed, the second cannot
+// reorder the terminal line (issue 13 item 16).
+func TestBindingSoftwareText(t *testing.T) {
+	c := client.New(client.WithTimeout(3 * time.Second))
+	for _, tc := range []struct{ sent, want string }{
+		{"stund 1.0\x00", "stund 1.0"},
+		{"evil\u202Egnp.exe", "evil?gnp.exe"},
+		{"\u2067isolate\u2069", "?isolate?"},
+	} {
+		addr := (&clienttest.Responder{Software: tc.sent}).Start(t, v4)
+		res, err := c.Binding(context.Background(), "udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Software != tc.want {
+			t.Errorf("SOFTWARE %q shown as %q, want %q", tc.sent, res.Software, tc.want)
+		}
+	}
+}

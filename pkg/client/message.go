@@ -1,10 +1,13 @@
 package client
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pion/stun/v3"
 )
@@ -258,11 +261,16 @@ func invalidAttribute(t stun.AttrType, format string, a ...any) error {
 	return fmt.Errorf("%w: %w", ErrInvalidAttribute, fmt.Errorf("%s: "+format, append([]any{t}, a...)...))
 }
 
-// printable keeps a server-supplied string safe to print on a terminal.
+// printable keeps a server-supplied string safe to print on a terminal:
+// trailing NULs (C strings, padding) are dropped; C0 and C1 controls,
+// DEL, invalid UTF-8 and the Unicode bidi controls (which reorder the rest
+// of the line, U+202A-U+202E, U+2066-U+2069 and the marks) become "?";
+// at most 128 characters are kept.
 func printable(b []byte) string {
+	b = bytes.TrimRight(b, "\x00")
 	out := make([]rune, 0, len(b))
 	for _, r := range string(b) {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\uFFFD' {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError || unicode.Is(unicode.Bidi_Control, r) {
 			r = '?'
 		}
 		out = append(out, r)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/pion/stun/v3"
@@ -260,6 +261,37 @@ func TestNewRequest(t *testing.T) {
 			}
 			if tc.hasChange && uint32(v[3]) != tc.wantFlags {
 				t.Errorf("flags %x, want %x", v, tc.wantFlags)
+			}
+		})
+	}
+}
+
+// TestPrintable checks what a server-supplied string (SOFTWARE, an error
+// reason) may put on a terminal. Issue 13 item 16: a trailing NUL showed
+// as "?" and bidi controls went through.
+func TestPrintable(t *testing.T) {
+	long := strings.Repeat("x", 200)
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"plain", "Coturn-4.6.1 'Gorst'", "Coturn-4.6.1 'Gorst'"},
+		{"trailing nul", "stund\x00", "stund"},
+		{"trailing nuls", "stund\x00\x00\x00", "stund"},
+		{"inner nul", "st\x00und", "st?und"},
+		{"escape", "a\x1b[31mred", "a?[31mred"},
+		{"newline", "a\nb", "a?b"},
+		{"del and c1", "a\x7fb\u0085c", "a?b?c"},
+		{"invalid utf-8", "a\xffb", "a?b"},
+		{"bidi override", "abc\u202Efed.exe", "abc?fed.exe"},
+		{"bidi embeddings", "\u202Aa\u202Bb\u202Cc\u202Dd", "?a?b?c?d"},
+		{"bidi isolates", "\u2066a\u2067b\u2068c\u2069", "?a?b?c?"},
+		{"bidi marks", "a\u200Eb\u200Fc\u061Cd", "a?b?c?d"},
+		{"non-latin kept", "сервер 服务器", "сервер 服务器"},
+		{"capped at 128", long, long[:128]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := printable([]byte(tc.in)); got != tc.want {
+				t.Errorf("printable(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
 	}
