@@ -55,7 +55,9 @@ Flags:
                          500ms, doubling) (default 5s)
   -o, --output FORMAT    text or json (default text)
   --nat-behavior         also run the RFC 5780 NAT mapping and filtering
-                         tests over UDP when the server sends OTHER-ADDRESS
+                         tests over UDP, from the local address that
+                         reaches the server, when it sends OTHER-ADDRESS
+                         (or a classic RFC 3489 server's CHANGED-ADDRESS)
   -v, --verbose          log discarded packets and retransmissions to stderr
   --kubeconfig FILE      kubeconfig for svc/NAME (default: $KUBECONFIG,
                          ~/.kube/config, or the pod's service account)

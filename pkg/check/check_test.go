@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -312,11 +313,26 @@ func TestNATBehavior(t *testing.T) {
 		srv       *clienttest.RFC5780
 		mapping   check.Behavior
 		filtering check.Behavior
+		noNAT     bool
+		detail    string // a substring of the detail, when given
 	}{
-		{"open", &clienttest.RFC5780{}, check.EndpointIndependent, check.EndpointIndependent},
-		{"address filtering", &clienttest.RFC5780{DropChangedIP: true}, check.EndpointIndependent, check.AddressDependent},
-		{"port filtering", &clienttest.RFC5780{DropChangedPort: true}, check.EndpointIndependent, check.AddressAndPortDependent},
-		{"symmetric mapping", &clienttest.RFC5780{PortPerDestination: true}, check.AddressAndPortDependent, check.EndpointIndependent},
+		// Loopback has no NAT: the server sees the local address, so
+		// RFC 5780 §4.3 ends the mapping test at its first step.
+		{name: "open", srv: &clienttest.RFC5780{}, mapping: check.EndpointIndependent, filtering: check.EndpointIndependent, noNAT: true, detail: "No NAT"},
+		{name: "address filtering", srv: &clienttest.RFC5780{DropChangedIP: true}, mapping: check.EndpointIndependent, filtering: check.AddressDependent, noNAT: true},
+		{name: "port filtering", srv: &clienttest.RFC5780{DropChangedPort: true}, mapping: check.EndpointIndependent, filtering: check.AddressAndPortDependent, noNAT: true},
+		// A mapped port other than the local one: a NAT, tested in full.
+		{name: "symmetric mapping", srv: &clienttest.RFC5780{PortPerDestination: true}, mapping: check.AddressAndPortDependent, filtering: check.EndpointIndependent},
+		// A classic RFC 3489 server offers CHANGED-ADDRESS only: the tests
+		// use it, and say so.
+		{
+			name: "classic server", srv: &clienttest.RFC5780{Classic: true, DropChangedIP: true},
+			mapping: check.EndpointIndependent, filtering: check.AddressDependent, noNAT: true, detail: "CHANGED-ADDRESS",
+		},
+		{
+			name: "classic server, symmetric mapping", srv: &clienttest.RFC5780{Classic: true, PortPerDestination: true},
+			mapping: check.AddressAndPortDependent, filtering: check.EndpointIndependent, detail: "CHANGED-ADDRESS",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -327,18 +343,33 @@ func TestNATBehavior(t *testing.T) {
 				ClientOptions: []client.Option{client.WithRTO(50 * time.Millisecond)},
 			})
 			p := rep.Probes[0]
-			if p.NAT == nil || p.NAT.Mapping != tc.mapping || p.NAT.Filtering != tc.filtering {
-				t.Fatalf("NAT %+v, want mapping %s filtering %s", p.NAT, tc.mapping, tc.filtering)
+			if p.NAT == nil || p.NAT.Mapping != tc.mapping || p.NAT.Filtering != tc.filtering || p.NAT.NoNAT != tc.noNAT {
+				t.Fatalf("NAT %+v, want mapping %s filtering %s no NAT %v", p.NAT, tc.mapping, tc.filtering, tc.noNAT)
 			}
-			if !p.OtherAddress.IsValid() || !p.ResponseOrigin.IsValid() {
+			if !strings.Contains(p.NAT.Detail, tc.detail) {
+				t.Errorf("detail %q does not mention %q", p.NAT.Detail, tc.detail)
+			}
+			if p.Local.Addr() != v4 {
+				t.Errorf("local address %s: the NAT tests must run from the address that reaches the server", p.Local)
+			}
+			if !tc.srv.Classic && (!p.OtherAddress.IsValid() || !p.ResponseOrigin.IsValid()) {
 				t.Errorf("RFC 5780 attributes missing: %+v", p)
 			}
 		})
 	}
-	t.Run("no other-address", func(t *testing.T) {
+	t.Run("no other-address, no NAT", func(t *testing.T) {
 		addrs := startStund(t)
 		rep := run(t, check.Config{Targets: targets(t, addrs[0]), ExpectIPs: []netip.Addr{v4}, Transports: []check.Transport{check.UDP}, NATBehavior: true})
-		if n := rep.Probes[0].NAT; n == nil || n.Mapping != check.BehaviorUnknown || n.Detail == "" {
+		n := rep.Probes[0].NAT
+		if n == nil || !n.NoNAT || n.Mapping != check.EndpointIndependent || n.Filtering != check.BehaviorUnknown || !strings.Contains(n.Detail, "OTHER-ADDRESS") {
+			t.Fatalf("NAT %+v", n)
+		}
+	})
+	t.Run("no other-address, behind a NAT", func(t *testing.T) {
+		addr := (&clienttest.Responder{Mapped: fixed(ap("203.0.113.10:40000"))}).Start(t, v4)
+		rep := run(t, check.Config{Targets: targets(t, addr), ExpectIPs: []netip.Addr{ip("203.0.113.10")}, Transports: []check.Transport{check.UDP}, NATBehavior: true})
+		n := rep.Probes[0].NAT
+		if n == nil || n.NoNAT || n.Mapping != check.BehaviorUnknown || n.Filtering != check.BehaviorUnknown || n.Detail == "" {
 			t.Fatalf("NAT %+v", n)
 		}
 	})
@@ -419,5 +450,13 @@ func TestNATBehaviorCoturn(t *testing.T) {
 	if p.NAT.Mapping != check.EndpointIndependent || p.NAT.Filtering != check.EndpointIndependent {
 		t.Errorf("mapping %s, filtering %s (%s); want endpoint-independent for both on loopback",
 			p.NAT.Mapping, p.NAT.Filtering, p.NAT.Detail)
+	}
+	// Issue 13 item 15: the tests ran from a wildcard socket, and the
+	// first step of RFC 5780 §4.3 (mapped = local: no NAT) never matched.
+	if p.Local.Addr() != v4 {
+		t.Errorf("local address %s, want the tests bound to %s", p.Local, v4)
+	}
+	if !p.NAT.NoNAT || p.Mapped != p.Local {
+		t.Errorf("no NAT %v with mapped %s and local %s: RFC 5780 §4.3 says no NAT", p.NAT.NoNAT, p.Mapped, p.Local)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/stund/stund/pkg/client"
 )
@@ -26,19 +27,21 @@ const (
 type NATBehavior struct {
 	Mapping   Behavior
 	Filtering Behavior
-	// Detail explains an unknown result.
+	// NoNAT is true when the server saw the client's own local address
+	// and port: no NAT on the path (RFC 5780 §4.3, first step). Mapping is
+	// then endpoint-independent without further tests.
+	NoNAT bool
+	// Detail explains an unknown result, the absence of a NAT, or that a
+	// classic RFC 3489 server's CHANGED-ADDRESS stood in for OTHER-ADDRESS.
 	Detail string
 }
 
-// natProbe runs the plain Binding request from a socket it keeps, then, if
-// the server offers OTHER-ADDRESS, the mapping and filtering tests from the
-// same socket.
+// natProbe runs the plain Binding request from a socket bound to the local
+// address that reaches the server, then, if the server offers another
+// address (RFC 5780 OTHER-ADDRESS, or a classic server's RFC 3489
+// CHANGED-ADDRESS), the mapping and filtering tests from the same socket.
 func (c *Checker) natProbe(ctx context.Context, server netip.AddrPort) (*client.Response, *NATBehavior, error) {
-	network := "udp4"
-	if FamilyOf(server.Addr()) == IPv6 {
-		network = "udp6"
-	}
-	conn, err := c.client.ListenUDP(network)
+	conn, err := c.client.ListenUDPFor(server)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -48,30 +51,48 @@ func (c *Checker) natProbe(ctx context.Context, server netip.AddrPort) (*client.
 		return nil, nil, err
 	}
 	nat := &NATBehavior{Mapping: BehaviorUnknown, Filtering: BehaviorUnknown}
+	var notes []string
+	defer func() { nat.Detail = strings.Join(notes, " ") }()
+
+	// RFC 5780 §4.3: a mapped address equal to the local address means
+	// no NAT, and no mapping test is needed.
+	local := unmapPort(conn.LocalAddr())
+	if unmapPort(first.Mapped) == local {
+		nat.NoNAT = true
+		nat.Mapping = EndpointIndependent
+		notes = append(notes, fmt.Sprintf("No NAT on this path: the server saw your local address %s (RFC 5780 §4.3).", local))
+	}
+
 	other := first.OtherAddress
+	if !other.IsValid() && first.ChangedAddress.IsValid() {
+		other = first.ChangedAddress
+		notes = append(notes, fmt.Sprintf("The server is a classic RFC 3489 server: the tests used its CHANGED-ADDRESS %s as OTHER-ADDRESS.", other))
+	}
 	if !other.IsValid() {
-		nat.Detail = "The server sent no OTHER-ADDRESS, so it cannot run the RFC 5780 tests."
+		notes = append(notes, "The server sent no OTHER-ADDRESS (nor a classic CHANGED-ADDRESS), so it cannot run the other RFC 5780 tests.")
 
 		return first, nat, nil
 	}
 	if other.Addr() == server.Addr() || other.Port() == server.Port() {
-		nat.Detail = fmt.Sprintf("The server's OTHER-ADDRESS %s does not differ from %s in both IP and port, so the tests would mislead.", other, server)
+		notes = append(notes, fmt.Sprintf("The server's other address %s does not differ from %s in both IP and port, so the tests would mislead.", other, server))
 
 		return first, nat, nil
 	}
 
 	// Mapping: does the mapped address change with the destination?
-	var notes []string
-	if r2, err := conn.Binding(ctx, netip.AddrPortFrom(other.Addr(), server.Port())); err != nil {
-		notes = append(notes, "mapping test II: "+unwrapAll(err).Error())
-	} else if r2.Mapped == first.Mapped {
-		nat.Mapping = EndpointIndependent
-	} else if r3, err := conn.Binding(ctx, other); err != nil {
-		notes = append(notes, "mapping test III: "+unwrapAll(err).Error())
-	} else if r3.Mapped == r2.Mapped {
-		nat.Mapping = AddressDependent
-	} else {
-		nat.Mapping = AddressAndPortDependent
+	var failed []string
+	if !nat.NoNAT {
+		if r2, err := conn.Binding(ctx, netip.AddrPortFrom(other.Addr(), server.Port())); err != nil {
+			failed = append(failed, "mapping test II: "+unwrapAll(err).Error())
+		} else if r2.Mapped == first.Mapped {
+			nat.Mapping = EndpointIndependent
+		} else if r3, err := conn.Binding(ctx, other); err != nil {
+			failed = append(failed, "mapping test III: "+unwrapAll(err).Error())
+		} else if r3.Mapped == r2.Mapped {
+			nat.Mapping = AddressDependent
+		} else {
+			nat.Mapping = AddressAndPortDependent
+		}
 	}
 
 	// Filtering: which answers from other addresses come through?
@@ -87,14 +108,20 @@ func (c *Checker) natProbe(ctx context.Context, server netip.AddrPort) (*client.
 		case errors.Is(err, client.ErrNoResponse):
 			nat.Filtering = AddressAndPortDependent
 		default:
-			notes = append(notes, "filtering test III: "+unwrapAll(err).Error())
+			failed = append(failed, "filtering test III: "+unwrapAll(err).Error())
 		}
 	default:
-		notes = append(notes, "filtering test II: "+unwrapAll(err).Error())
+		failed = append(failed, "filtering test II: "+unwrapAll(err).Error())
 	}
-	if len(notes) > 0 {
-		nat.Detail = fmt.Sprintf("Some tests failed: %v.", notes)
+	if len(failed) > 0 {
+		notes = append(notes, fmt.Sprintf("Some tests failed: %v.", failed))
 	}
 
 	return first, nat, nil
+}
+
+// unmapPort drops what makes equal addresses compare unequal: an
+// IPv4-mapped form and an IPv6 zone.
+func unmapPort(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap().WithZone(""), a.Port())
 }

@@ -65,6 +65,7 @@ type probeJSON struct {
 type natJSON struct {
 	Mapping   Behavior `json:"mapping"`
 	Filtering Behavior `json:"filtering"`
+	NoNAT     bool     `json:"no_nat,omitempty"`
 	Detail    string   `json:"detail,omitempty"`
 }
 
@@ -110,7 +111,7 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 			pj.RTTms = &ms
 		}
 		if p.NAT != nil {
-			pj.NAT = &natJSON{Mapping: p.NAT.Mapping, Filtering: p.NAT.Filtering, Detail: p.NAT.Detail}
+			pj.NAT = &natJSON{Mapping: p.NAT.Mapping, Filtering: p.NAT.Filtering, NoNAT: p.NAT.NoNAT, Detail: p.NAT.Detail}
 		}
 		out.Probes = append(out.Probes, pj)
 	}

@@ -170,6 +170,42 @@ func (c *Client) ListenUDP(network string) (*UDPConn, error) {
 	return &UDPConn{c: c, conn: conn}, nil
 }
 
+// ListenUDPFor opens a UDPConn bound to the local address this host sends
+// from to reach server: the client's local IP when one was set, otherwise
+// the source address the kernel picks for server's route. A socket bound to
+// the wildcard address may leave from another address for another
+// destination on a host with several, which RFC 5780's tests would take
+// for a NAT; one bound to a concrete address also knows the local address
+// that RFC 5780 §4.3 compares the mapped address with.
+func (c *Client) ListenUDPFor(server netip.AddrPort) (*UDPConn, error) {
+	network := "udp4"
+	if server.Addr().Unmap().Is6() {
+		network = "udp6"
+	}
+	local := c.local
+	if !local.IsValid() || local.Addr().IsUnspecified() {
+		var bind *net.UDPAddr
+		if local.IsValid() {
+			bind = net.UDPAddrFromAddrPort(local)
+		}
+		// Connecting a UDP socket sends nothing; it only asks the
+		// kernel for the route and its source address.
+		probe, err := net.DialUDP(network, bind, net.UDPAddrFromAddrPort(server))
+		if err != nil {
+			return nil, fmt.Errorf("route to %s: %w", server, err)
+		}
+		src := probe.LocalAddr().(*net.UDPAddr).AddrPort().Addr()
+		_ = probe.Close()
+		local = netip.AddrPortFrom(src, local.Port())
+	}
+	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(local))
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", local, err)
+	}
+
+	return &UDPConn{c: c, conn: conn}, nil
+}
+
 // LocalAddr returns the socket's local address.
 func (u *UDPConn) LocalAddr() netip.AddrPort {
 	return u.conn.LocalAddr().(*net.UDPAddr).AddrPort()

@@ -218,3 +218,31 @@ func TestBindingSoftwareText(t *testing.T) {
 		}
 	}
 }
+
+// TestListenUDPFor checks that the RFC 5780 socket is bound to the address
+// that reaches the server, never the wildcard: on a host with several
+// addresses a wildcard socket may leave from another one per destination.
+func TestListenUDPFor(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   []client.Option
+		server netip.AddrPort
+		want   netip.Addr
+	}{
+		{name: "ipv4", server: netip.AddrPortFrom(v4, 3478), want: v4},
+		{name: "ipv6", server: netip.AddrPortFrom(v6, 3478), want: v6},
+		{name: "wildcard with a port", opts: []client.Option{client.WithLocalAddr(netip.MustParseAddrPort("0.0.0.0:0"))}, server: netip.AddrPortFrom(v4, 3478), want: v4},
+		{name: "local address given", opts: []client.Option{client.WithLocalAddr(netip.MustParseAddrPort("127.0.0.3:0"))}, server: netip.AddrPortFrom(v4, 3478), want: netip.MustParseAddr("127.0.0.3")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := client.New(tc.opts...).ListenUDPFor(tc.server)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if got := conn.LocalAddr(); got.Addr().Unmap() != tc.want || got.Port() == 0 {
+				t.Errorf("bound to %s, want %s:<port>", got, tc.want)
+			}
+		})
+	}
+}

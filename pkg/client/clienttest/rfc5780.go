@@ -22,6 +22,10 @@ type RFC5780 struct {
 	// PortPerDestination reports a mapped port that depends on the
 	// destination address and port, as if a NAT mapped that way.
 	PortPerDestination bool
+	// Classic answers as an RFC 3489 server does: MAPPED-ADDRESS,
+	// SOURCE-ADDRESS and CHANGED-ADDRESS instead of XOR-MAPPED-ADDRESS,
+	// RESPONSE-ORIGIN and OTHER-ADDRESS, and no FINGERPRINT.
+	Classic bool
 
 	socks [2][2]*net.UDPConn // [ip][port]
 	wg    sync.WaitGroup
@@ -98,14 +102,29 @@ func (s *RFC5780) serve(i, j int) {
 			mapped = netip.AddrPortFrom(mapped.Addr(), mapped.Port()+uint16(1+2*i+j))
 		}
 		origin, other := s.addr(oi, oj), s.addr(1-i, 1-j)
-		m, err := stun.Build(stun.NewTransactionIDSetter(req.TransactionID), stun.BindingSuccess,
+		setters := []stun.Setter{stun.NewTransactionIDSetter(req.TransactionID), stun.BindingSuccess,
 			&stun.XORMappedAddress{IP: mapped.Addr().AsSlice(), Port: int(mapped.Port())},
 			&stun.ResponseOrigin{IP: origin.Addr().AsSlice(), Port: int(origin.Port())},
 			&stun.OtherAddress{IP: other.Addr().AsSlice(), Port: int(other.Port())},
-			stun.Fingerprint)
+			stun.Fingerprint}
+		if s.Classic {
+			setters = []stun.Setter{stun.NewTransactionIDSetter(req.TransactionID), stun.BindingSuccess,
+				&stun.MappedAddress{IP: mapped.Addr().AsSlice(), Port: int(mapped.Port())},
+				classicAddr(stun.AttrSourceAddress, origin), classicAddr(stun.AttrChangedAddress, other)}
+		}
+		m, err := stun.Build(setters...)
 		if err != nil {
 			continue
 		}
 		_, _ = s.socks[oi][oj].WriteToUDPAddrPort(m.Raw, src)
 	}
+}
+
+// classicAddr encodes an RFC 3489 address attribute (SOURCE-ADDRESS,
+// CHANGED-ADDRESS): the MAPPED-ADDRESS format under another type.
+func classicAddr(t stun.AttrType, a netip.AddrPort) stun.Setter {
+	m := stun.New()
+	_ = (&stun.MappedAddress{IP: a.Addr().AsSlice(), Port: int(a.Port())}).AddTo(m)
+
+	return stun.RawAttribute{Type: t, Value: m.Attributes[0].Value}
 }
