@@ -154,6 +154,12 @@ func New(cfg Config) (*Server, error) {
 	if rl := cfg.RateLimit; rl.PerSource < 0 || rl.Burst < 0 || rl.Global < 0 {
 		return nil, fmt.Errorf("%w: rates and burst must not be negative", ErrBadRateLimit)
 	}
+	if cfg.RateLimit.IPv6Prefix == 0 {
+		cfg.RateLimit.IPv6Prefix = DefaultIPv6Prefix
+	}
+	if p := cfg.RateLimit.IPv6Prefix; p < MinIPv6Prefix || p > MaxIPv6Prefix {
+		return nil, fmt.Errorf("%w: IPv6 prefix length %d, want %d to %d", ErrBadRateLimit, p, MinIPv6Prefix, MaxIPv6Prefix)
+	}
 	if cfg.Classifier == nil {
 		cfg.Classifier = StaticClassifier{}
 	}

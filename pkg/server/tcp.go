@@ -34,6 +34,7 @@ func (s *Server) serveTCP(l *net.TCPListener) {
 		}
 		delay = 0
 		src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap() //nolint:forcetypeassert // a TCPConn's address
+		tc := &tcpConn{TCPConn: c}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -41,7 +42,7 @@ func (s *Server) serveTCP(l *net.TCPListener) {
 
 			return
 		}
-		if r := s.admitLocked(src); r != rejectNone {
+		if r := s.admitLocked(tc, src); r != rejectNone {
 			s.mu.Unlock()
 			s.metrics.tcpRejected[r].Inc()
 			_ = c.SetLinger(0) // a reset: no TIME_WAIT left behind for a flood
@@ -50,12 +51,11 @@ func (s *Server) serveTCP(l *net.TCPListener) {
 			continue
 		}
 		s.conns[c] = struct{}{}
-		s.perSrc[src]++
 		s.wg.Add(1)
 		s.mu.Unlock()
 		s.metrics.tcpTotal.Inc()
 		s.metrics.tcpOpen.Inc()
-		go s.serveConn(c)
+		go s.serveConn(tc)
 	}
 }
 
@@ -71,28 +71,81 @@ const (
 
 var rejectNames = [rejectCount]string{"none", "max_conns", "per_source"}
 
-// admitLocked decides whether a new connection from src may stay open.
-func (s *Server) admitLocked(src netip.Addr) tcpReject {
+// tcpConn is an accepted connection and the source whose per-source cap
+// it counts against.
+type tcpConn struct {
+	*net.TCPConn
+	// source is the connection's key in Server.perSrc; invalid while it
+	// counts against no source (exempt, no cap, or a trusted proxy's
+	// connection before its header names the client).
+	source netip.Addr
+}
+
+// admitLocked decides whether a new connection from src may stay open,
+// and counts it against src's per-source cap. A trusted PROXY protocol
+// sender is never capped as a source: its connections count against the
+// clients their headers name, once read (see admitClient). The caller
+// holds s.mu.
+func (s *Server) admitLocked(tc *tcpConn, src netip.Addr) tcpReject {
 	if s.cfg.MaxTCPConns > 0 && len(s.conns) >= s.cfg.MaxTCPConns {
 		return rejectMaxConns
 	}
-	if s.cfg.MaxTCPConnsPerSource > 0 && s.perSrc[src] >= s.cfg.MaxTCPConnsPerSource &&
-		(s.limit == nil || !s.limit.exempt(src)) {
+	if s.proxy.enabled && s.proxy.isTrusted(src) {
+		return rejectNone
+	}
+
+	return s.countSourceLocked(tc, src)
+}
+
+// countSourceLocked counts tc against the per-source cap of client (its
+// IPv6 prefix, see RateLimit.IPv6Prefix), or refuses it when that source
+// already holds as many connections as the cap allows. Exempt sources
+// are never capped, whatever the rate limits. The caller holds s.mu.
+func (s *Server) countSourceLocked(tc *tcpConn, client netip.Addr) tcpReject {
+	if s.cfg.MaxTCPConnsPerSource == 0 || s.cfg.RateLimit.exempt(client) {
+		return rejectNone
+	}
+	key := s.cfg.RateLimit.sourceKey(client)
+	if s.perSrc[key] >= s.cfg.MaxTCPConnsPerSource {
 		return rejectPerSource
 	}
+	s.perSrc[key]++
+	tc.source = key
 
 	return rejectNone
 }
 
+// admitClient counts a connection whose PROXY header named client
+// against client's per-source cap; when client is at its cap it reports
+// false, and the connection is to be reset. A stream that is not an
+// accepted connection (a test's) counts against nothing.
+func (s *Server) admitClient(c stream, client netip.Addr) bool {
+	tc, ok := c.(*tcpConn)
+	if !ok {
+		return true
+	}
+	s.mu.Lock()
+	r := s.countSourceLocked(tc, client)
+	s.mu.Unlock()
+	if r == rejectNone {
+		return true
+	}
+	s.metrics.tcpRejected[r].Inc()
+	_ = tc.SetLinger(0)
+
+	return false
+}
+
 // serveConn serves one accepted connection and keeps the books on it.
-func (s *Server) serveConn(c *net.TCPConn) {
+func (s *Server) serveConn(c *tcpConn) {
 	defer func() {
 		_ = c.Close()
-		src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap() //nolint:forcetypeassert // a TCPConn's address
 		s.mu.Lock()
-		delete(s.conns, c)
-		if s.perSrc[src]--; s.perSrc[src] <= 0 {
-			delete(s.perSrc, src)
+		delete(s.conns, c.TCPConn)
+		if src := c.source; src.IsValid() {
+			if s.perSrc[src]--; s.perSrc[src] <= 0 {
+				delete(s.perSrc, src)
+			}
 		}
 		s.mu.Unlock()
 		s.metrics.tcpOpen.Dec()
@@ -130,6 +183,9 @@ func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 			}
 		}
 		peer = client
+		if pr == proxyAccepted && !s.admitClient(c, client.Addr()) {
+			return
+		}
 	}
 	fam := familyOf(peer.Addr())
 	var msg []byte
