@@ -77,6 +77,7 @@ type options struct {
 	rateBurst      float64
 	globalLimit    float64
 	rateExempt     listFlag
+	rateV6Prefix   int
 	maxTCPConns    int
 	maxTCPPerSrc   int
 	showVersion    bool
@@ -203,6 +204,7 @@ func newFlagSet(stderr io.Writer, o *options) (*flag.FlagSet, []error) {
 		o.rateExempt.values = strings.Split(v, ",")
 	}
 	fs.Var(&o.rateExempt, "rate-limit-exempt", "`CIDR` never rate limited and not subject to --max-tcp-conns-per-source: a known NAT pool, or a load balancer that SNATs every client; repeatable [STUND_RATE_LIMIT_EXEMPT, comma-separated]")
+	fs.IntVar(&o.rateV6Prefix, "rate-limit-ipv6-prefix", intEnv("STUND_RATE_LIMIT_IPV6_PREFIX", server.DefaultIPv6Prefix), "prefix `length` that makes one IPv6 source for the rate limits and --max-tcp-conns-per-source: anyone holds at least a /64 and can rotate through it; 48 to 128 (each address on its own) [STUND_RATE_LIMIT_IPV6_PREFIX]")
 	fs.IntVar(&o.maxTCPConns, "max-tcp-conns", intEnv("STUND_MAX_TCP_CONNS", 10000), "open TCP connections at most; more are reset at once; 0 means no cap [STUND_MAX_TCP_CONNS]")
 	fs.IntVar(&o.maxTCPPerSrc, "max-tcp-conns-per-source", intEnv("STUND_MAX_TCP_CONNS_PER_SOURCE", 100), "open TCP connections from one IP at most; 0 means no cap [STUND_MAX_TCP_CONNS_PER_SOURCE]")
 	addKubeFlags(fs, &o.kube)
@@ -314,6 +316,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.rateLimit > 0 && o.rateBurst < 1 {
 		return usageErr(fmt.Errorf("--rate-limit-burst %g: want at least 1 with --rate-limit", o.rateBurst))
 	}
+	if o.rateV6Prefix < server.MinIPv6Prefix || o.rateV6Prefix > server.MaxIPv6Prefix {
+		return usageErr(fmt.Errorf("--rate-limit-ipv6-prefix %d: want %d to %d", o.rateV6Prefix, server.MinIPv6Prefix, server.MaxIPv6Prefix))
+	}
 	if o.maxTCPConns < 0 || o.maxTCPPerSrc < 0 {
 		return usageErr(errors.New("--max-tcp-conns and --max-tcp-conns-per-source must not be negative"))
 	}
@@ -348,10 +353,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ProxyTrusted:   trusted,
 		ProxyOptional:  o.proxyOptional,
 		RateLimit: server.RateLimit{
-			PerSource: o.rateLimit,
-			Burst:     o.rateBurst,
-			Global:    o.globalLimit,
-			Exempt:    exempt,
+			PerSource:  o.rateLimit,
+			Burst:      o.rateBurst,
+			Global:     o.globalLimit,
+			Exempt:     exempt,
+			IPv6Prefix: o.rateV6Prefix,
 		},
 		MaxTCPConns:          o.maxTCPConns,
 		MaxTCPConnsPerSource: o.maxTCPPerSrc,

@@ -67,6 +67,7 @@ spec:
         {{- range .Values.rateLimit.exemptCIDRs }}
         - {{ printf "--rate-limit-exempt=%s" . | quote }}
         {{- end }}
+        - --rate-limit-ipv6-prefix={{ .Values.rateLimit.ipv6Prefix }}
         - --max-tcp-conns={{ .Values.tcp.maxConns }}
         - --max-tcp-conns-per-source={{ .Values.tcp.maxConnsPerSource }}
         - --tcp-idle-timeout={{ .Values.tcp.idleTimeoutSeconds }}s
