@@ -142,7 +142,12 @@ func (p *proxyPolicy) readStreamHeader(r *bufio.Reader, peer netip.AddrPort) (ne
 
 		return peer, proxyMissing
 	}
-	hdr, err := proxyproto.Read(r)
+	var hdr *proxyproto.Header
+	if bytes.HasPrefix(first, proxyproto.SIGV1) {
+		hdr, err = readV1(r)
+	} else {
+		hdr, err = proxyproto.Read(r)
+	}
 	if err != nil {
 		if errors.Is(err, proxyproto.ErrNoProxyProtocol) && p.optional {
 			return peer, proxyNone
@@ -153,4 +158,35 @@ func (p *proxyPolicy) readStreamHeader(r *bufio.Reader, peer netip.AddrPort) (ne
 	_, client, res := headerClient(hdr, nil, peer)
 
 	return client, res
+}
+
+// maxV1Header is the longest PROXY v1 line, CRLF included.
+const maxV1Header = 107
+
+// readV1 reads a PROXY v1 header line that may arrive in pieces, as TCP
+// is free to deliver it, for as long as the connection's read deadline
+// (the idle timeout) allows. The library refuses a line that is not all
+// in its first read; here it waits for the line's end, reading at most
+// maxV1Header bytes, then hands the complete line to the library.
+func readV1(r *bufio.Reader) (*proxyproto.Header, error) {
+	n := 0 // bytes of r's buffer known to hold no line end
+	for {
+		buf, err := r.Peek(min(max(r.Buffered(), n+1), maxV1Header))
+		if i := bytes.IndexByte(buf[n:], '\n'); i >= 0 {
+			line := buf[:n+i+1]
+			hdr, perr := proxyproto.Read(bufio.NewReaderSize(bytes.NewReader(line), maxV1Header+1))
+			if _, derr := r.Discard(len(line)); derr != nil && perr == nil {
+				perr = derr
+			}
+
+			return hdr, perr
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(buf) >= maxV1Header {
+			return nil, proxyproto.ErrVersion1HeaderTooLong
+		}
+		n = len(buf)
+	}
 }

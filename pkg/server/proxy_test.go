@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -241,6 +242,60 @@ func TestProxyTCP(t *testing.T) {
 	waitCounter(t, "tcp untrusted", s.metrics.proxy[transportTCP][proxyUntrusted], 2)
 	waitCounter(t, "tcp missing", s.metrics.proxy[transportTCP][proxyMissing], 1)
 	waitCounter(t, "tcp malformed", s.metrics.proxy[transportTCP][proxyMalformed], 1)
+}
+
+// TestProxyV1InPieces checks that a PROXY v1 header is accepted however
+// TCP cuts it into segments, as long as it completes: a header split in
+// two segments used to be refused as malformed.
+func TestProxyV1InPieces(t *testing.T) {
+	policy := proxyPolicy{enabled: true, trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+	lb := netip.MustParseAddrPort("10.0.0.1:40000")
+	req := build(t, stun.BindingRequest)
+	for _, client := range []string{"203.0.113.10:5555", "[2001:db8::10]:5555"} {
+		tp := proxyproto.TCPv4
+		if netip.MustParseAddrPort(client).Addr().Is6() {
+			tp = proxyproto.TCPv6
+		}
+		hdr := proxyHeader(t, 1, proxyproto.PROXY, tp, client)
+		for _, chunk := range []int{1, 3, 7, 20, len(hdr) / 2, len(hdr) - 1, len(hdr), len(hdr) + len(req)} {
+			t.Run(fmt.Sprintf("%s in %d-byte segments", client, chunk), func(t *testing.T) {
+				r := bufio.NewReaderSize(&chunkReader{data: append(bytes.Clone(hdr), req...), n: chunk}, tcpReadBuffer)
+				got, res := policy.readStreamHeader(r, lb)
+				if res != proxyAccepted || got.String() != client {
+					t.Fatalf("result %s, client %s; want accepted, %s", res, got, client)
+				}
+				rest, err := io.ReadAll(r)
+				if err != nil || !bytes.Equal(rest, req) {
+					t.Errorf("after the header: %x (%v), want the request %x", rest, err, req)
+				}
+			})
+		}
+	}
+	t.Run("answered about the client over a stream", func(t *testing.T) {
+		s, err := New(Config{ProxyProtocol: true, ProxyTrusted: policy.trusted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := append(proxyHeader(t, 1, proxyproto.PROXY, proxyproto.TCPv4, "203.0.113.10:5555"), req...)
+		p := &pipeStream{r: &chunkReader{data: data, n: 5}}
+		s.serveStream(p, lb)
+		assertMapped(t, decode(t, p.w.Bytes()), netip.MustParseAddrPort("203.0.113.10:5555"))
+	})
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"no line end within 107 bytes", append([]byte("PROXY TCP4 "), bytes.Repeat([]byte("1"), 200)...)},
+		{"cut before its end", []byte("PROXY TCP4 203.0.113.10 198.51")},
+		{"line end without CR", []byte("PROXY TCP4 203.0.113.10 198.51.100.7 5555 3478\n")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := bufio.NewReaderSize(&chunkReader{data: tc.data, n: 4}, tcpReadBuffer)
+			if _, res := policy.readStreamHeader(r, lb); res != proxyMalformed {
+				t.Errorf("result %s, want malformed", res)
+			}
+		})
+	}
 }
 
 func TestProxyOptional(t *testing.T) {
