@@ -372,7 +372,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // parsePrefixes parses CIDRs given to flag; a bare address is taken as a
-// single host (/32 or /128).
+// single host (/32 or /128). An IPv4-mapped IPv6 prefix (::ffff:a.b.c.d/n)
+// is refused: sources are compared as IPv4, so it would never match, and
+// a trust or exemption list that silently matches nothing is worse than
+// an error naming the IPv4 prefix meant.
 func parsePrefixes(flag string, values []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, v := range values {
@@ -380,19 +383,27 @@ func parsePrefixes(flag string, values []string) ([]netip.Prefix, error) {
 		if v == "" {
 			continue
 		}
-		if p, err := netip.ParsePrefix(v); err == nil {
+		p, err := netip.ParsePrefix(v)
+		if err == nil {
 			if p != p.Masked() {
 				return nil, fmt.Errorf("%s %q: host bits set; did you mean %s?", flag, v, p.Masked())
 			}
-			out = append(out, p)
+		} else {
+			a, err := netip.ParseAddr(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s %q: want a CIDR such as 10.0.0.0/8 or an address", flag, v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Addr().Is4In6() {
+			hint := "write it as an IPv4 prefix"
+			if p.Bits() >= 96 {
+				hint = "did you mean " + netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).String() + "?"
+			}
 
-			continue
+			return nil, fmt.Errorf("%s %q: an IPv4-mapped IPv6 prefix never matches, IPv4 sources are compared as IPv4; %s", flag, v, hint)
 		}
-		a, err := netip.ParseAddr(v)
-		if err != nil {
-			return nil, fmt.Errorf("%s %q: want a CIDR such as 10.0.0.0/8 or an address", flag, v)
-		}
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		out = append(out, p)
 	}
 
 	return out, nil

@@ -90,6 +90,9 @@ func TestUsageErrors(t *testing.T) {
 		{"bad rate env", []string{"STUND_RATE_LIMIT=fast"}, nil, 2, "STUND_RATE_LIMIT"},
 		{"negative tcp cap", nil, []string{"--max-tcp-conns", "-5"}, 2, "--max-tcp-conns"},
 		{"bad response origin", nil, []string{"--response-origin", "lb.example"}, 2, "--response-origin"},
+		{"mapped trusted cidr", nil, []string{"--proxy-protocol", "--proxy-trusted-cidr", "::ffff:10.1.0.0/112"}, 2, `--proxy-trusted-cidr "::ffff:10.1.0.0/112": an IPv4-mapped IPv6 prefix never matches, IPv4 sources are compared as IPv4; did you mean 10.1.0.0/16?`},
+		{"mapped trusted address", nil, []string{"--proxy-protocol", "--proxy-trusted-cidr", "::ffff:10.1.0.1"}, 2, "did you mean 10.1.0.1/32?"},
+		{"mapped exempt cidr", nil, []string{"--rate-limit-exempt", "::ffff:100.64.0.0/106"}, 2, "--rate-limit-exempt"},
 		{"udp port in use", nil, []string{"--listen", busy.LocalAddr().String(), "--http-listen", ""}, 1, busy.LocalAddr().String()},
 		{"http port in use", nil, []string{"--listen", "127.0.0.1:0", "--http-listen", busyTCP(t)}, 1, "--http-listen"},
 	}

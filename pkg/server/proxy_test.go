@@ -316,6 +316,18 @@ func TestProxyNeedsTrusted(t *testing.T) {
 	}
 }
 
+// TestProxyTrustedMapped checks that New refuses an IPv4-mapped IPv6
+// trusted prefix: sources are compared unmapped, so it would never match
+// and the load balancer's headers would all be refused.
+func TestProxyTrustedMapped(t *testing.T) {
+	for _, p := range []string{"::ffff:10.0.0.0/104", "::ffff:10.0.0.1/128"} {
+		_, err := New(Config{ProxyProtocol: true, ProxyTrusted: []netip.Prefix{netip.MustParsePrefix(p)}})
+		if !errors.Is(err, ErrMappedPrefix) {
+			t.Errorf("New trusting %s: %v, want %v", p, err, ErrMappedPrefix)
+		}
+	}
+}
+
 // FuzzProxyDatagram feeds arbitrary datagrams from a trusted proxy. The
 // server must not panic, and what it passes on must be a suffix of the
 // datagram, answered about an address it read from a valid header.

@@ -148,6 +148,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ProxyProtocol && len(cfg.ProxyTrusted) == 0 {
 		return nil, ErrProxyNoTrusted
 	}
+	for _, p := range cfg.ProxyTrusted {
+		if p.Addr().Is4In6() {
+			return nil, fmt.Errorf("%w: %s", ErrMappedPrefix, p)
+		}
+	}
 	if cfg.MaxTCPConns < 0 || cfg.MaxTCPConnsPerSource < 0 {
 		return nil, fmt.Errorf("%w: TCP connection caps must not be negative", ErrBadRateLimit)
 	}
@@ -196,6 +201,11 @@ func New(cfg Config) (*Server, error) {
 
 	return s, nil
 }
+
+// ErrMappedPrefix is an IPv4-mapped IPv6 prefix (::ffff:a.b.c.d/n) among
+// the trusted proxies, returned by New: sources are compared as IPv4, so
+// it would never match. Write it as IPv4.
+var ErrMappedPrefix = errors.New("IPv4-mapped IPv6 prefix never matches; write it as IPv4")
 
 // debugEnabled asks a logger that can tell whether debug messages are
 // written, so the packet path skips formatting them when they are not.
