@@ -68,7 +68,7 @@ type options struct {
 	drainTimeout   time.Duration
 	tcpIdleTimeout time.Duration
 	rfc3489        bool
-	responseOrigin string
+	responseOrigin listFlag
 	udpSockets     int
 	proxyProtocol  bool
 	proxyTrusted   listFlag
@@ -189,7 +189,10 @@ func newFlagSet(stderr io.Writer, o *options) (*flag.FlagSet, []error) {
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", durationEnv("STUND_DRAIN_TIMEOUT", 5*time.Second), "on SIGTERM or SIGINT, keep answering this long with /readyz at 503 before closing; a second signal stops at once [STUND_DRAIN_TIMEOUT]")
 	fs.DurationVar(&o.tcpIdleTimeout, "tcp-idle-timeout", durationEnv("STUND_TCP_IDLE_TIMEOUT", server.DefaultTCPIdleTimeout), "close a TCP connection that completes no message in this time [STUND_TCP_IDLE_TIMEOUT]")
 	fs.BoolVar(&o.rfc3489, "rfc3489", boolEnv("STUND_RFC3489"), "also answer classic RFC 3489 clients (no magic cookie) with MAPPED-ADDRESS; off because such servers are used for reflection attacks [STUND_RFC3489]")
-	fs.StringVar(&o.responseOrigin, "response-origin", envOr("STUND_RESPONSE_ORIGIN", ""), "advertise this `ip:port` in RESPONSE-ORIGIN (RFC 5780), e.g. the load balancer's address; empty sends none [STUND_RESPONSE_ORIGIN]")
+	if v := envOr("STUND_RESPONSE_ORIGIN", ""); v != "" {
+		o.responseOrigin.values = strings.Split(v, ",")
+	}
+	fs.Var(&o.responseOrigin, "response-origin", "advertise this `ip:port` in RESPONSE-ORIGIN (RFC 5780), e.g. the load balancer's address; at most one IPv4 and one IPv6, each sent only to clients of its family [STUND_RESPONSE_ORIGIN, comma-separated]")
 	fs.IntVar(&o.udpSockets, "udp-sockets", intEnv("STUND_UDP_SOCKETS", runtime.GOMAXPROCS(0)), "UDP sockets per listen address, each served by its own worker and sharing the port (SO_REUSEPORT); default: one per CPU [STUND_UDP_SOCKETS]")
 	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", boolEnv("STUND_PROXY_PROTOCOL"), "take the client address from PROXY protocol headers (v1/v2 on TCP, v2 on UDP) sent by --proxy-trusted-cidr sources; for proxy load balancers [STUND_PROXY_PROTOCOL]")
 	if v := envOr("STUND_PROXY_TRUSTED_CIDR", ""); v != "" {
@@ -322,11 +325,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.maxTCPConns < 0 || o.maxTCPPerSrc < 0 {
 		return usageErr(errors.New("--max-tcp-conns and --max-tcp-conns-per-source must not be negative"))
 	}
-	var origin netip.AddrPort
-	if o.responseOrigin != "" {
-		if origin, err = netip.ParseAddrPort(o.responseOrigin); err != nil {
-			return usageErr(fmt.Errorf("--response-origin %q: want ip:port or [ipv6]:port", o.responseOrigin))
-		}
+	origins, err := parseOrigins(o.responseOrigin.values)
+	if err != nil {
+		return usageErr(err)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -345,7 +346,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Classifier:     classifier,
 		Listen:         o.listen.values,
 		Software:       o.software,
-		ResponseOrigin: origin,
+		ResponseOrigin: origins,
 		RFC3489:        o.rfc3489,
 		TCPIdleTimeout: o.tcpIdleTimeout,
 		UDPSockets:     o.udpSockets,
@@ -369,6 +370,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	return serve(srv, reg, o, logFactory, stderr)
+}
+
+// parseOrigins parses the --response-origin values: ip:port each, at
+// most one per family.
+func parseOrigins(values []string) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	seen := map[bool]netip.AddrPort{} // by "is IPv4"
+	for _, v := range values {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		a, err := netip.ParseAddrPort(v)
+		if err != nil || a.Addr().Unmap().IsUnspecified() {
+			return nil, fmt.Errorf("--response-origin %q: want the ip:port or [ipv6]:port clients reach stund at", v)
+		}
+		is4 := a.Addr().Unmap().Is4()
+		if prev, ok := seen[is4]; ok {
+			fam := "IPv6"
+			if is4 {
+				fam = "IPv4"
+			}
+
+			return nil, fmt.Errorf("--response-origin %s and %s: both %s; give at most one IPv4 and one IPv6 address", prev, a, fam)
+		}
+		seen[is4] = a
+		out = append(out, a)
+	}
+
+	return out, nil
 }
 
 // parsePrefixes parses CIDRs given to flag; a bare address is taken as a

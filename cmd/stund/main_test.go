@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,6 +91,9 @@ func TestUsageErrors(t *testing.T) {
 		{"bad rate env", []string{"STUND_RATE_LIMIT=fast"}, nil, 2, "STUND_RATE_LIMIT"},
 		{"negative tcp cap", nil, []string{"--max-tcp-conns", "-5"}, 2, "--max-tcp-conns"},
 		{"bad response origin", nil, []string{"--response-origin", "lb.example"}, 2, "--response-origin"},
+		{"two ipv4 response origins", nil, []string{"--response-origin", "198.51.100.1:3478", "--response-origin", "198.51.100.2:3478"}, 2, "--response-origin 198.51.100.1:3478 and 198.51.100.2:3478: both IPv4"},
+		{"two ipv6 response origins in env", []string{"STUND_RESPONSE_ORIGIN=[2001:db8::1]:3478,[2001:db8::2]:3478"}, nil, 2, "--response-origin [2001:db8::1]:3478 and [2001:db8::2]:3478: both IPv6"},
+		{"ipv4 and mapped ipv4 response origins", nil, []string{"--response-origin", "198.51.100.1:3478", "--response-origin", "[::ffff:198.51.100.2]:3478"}, 2, "both IPv4"},
 		{"mapped trusted cidr", nil, []string{"--proxy-protocol", "--proxy-trusted-cidr", "::ffff:10.1.0.0/112"}, 2, `--proxy-trusted-cidr "::ffff:10.1.0.0/112": an IPv4-mapped IPv6 prefix never matches, IPv4 sources are compared as IPv4; did you mean 10.1.0.0/16?`},
 		{"mapped trusted address", nil, []string{"--proxy-protocol", "--proxy-trusted-cidr", "::ffff:10.1.0.1"}, 2, "did you mean 10.1.0.1/32?"},
 		{"mapped exempt cidr", nil, []string{"--rate-limit-exempt", "::ffff:100.64.0.0/106"}, 2, "--rate-limit-exempt"},
@@ -360,5 +364,50 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 	_ = p.cmd.Wait()
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit %d, want 0", code)
+	}
+}
+
+// TestResponseOriginPerFamily runs the real binary with one origin per
+// family, from the environment: each client learns only the origin of
+// its own family.
+func TestResponseOriginPerFamily(t *testing.T) {
+	if c, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		_ = c.Close()
+	}
+	p := startStund(t, []string{"STUND_RESPONSE_ORIGIN=198.51.100.1:3478,[2001:db8::1]:3478"},
+		"--listen", "127.0.0.1:0", "--listen", "[::1]:0", "--http-listen", "")
+	p.waitLog(t, regexp.MustCompile(`stund (\S+) ready`))
+	addrs := regexp.MustCompile(`listening udp (\S+)`).FindAllStringSubmatch(p.log(), -1)
+	if len(addrs) != 2 {
+		t.Fatalf("want two listeners:\n%s", p.log())
+	}
+	want := map[string]string{"127.0.0.1": "198.51.100.1:3478", "::1": "[2001:db8::1]:3478"}
+	for _, a := range addrs {
+		server := netip.MustParseAddrPort(a[1])
+		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(server))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		req := stun.MustBuild(stun.TransactionID, stun.BindingRequest)
+		if _, err := c.Write(req.Raw); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 1500)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("no answer from %s: %v", server, err)
+		}
+		m := &stun.Message{Raw: buf[:n]}
+		if err := m.Decode(); err != nil {
+			t.Fatal(err)
+		}
+		var ro stun.ResponseOrigin
+		if err := ro.GetFrom(m); err != nil || ro.String() != want[server.Addr().String()] {
+			t.Errorf("client of %s got RESPONSE-ORIGIN %s (%v), want %s", server, ro, err, want[server.Addr().String()])
+		}
 	}
 }

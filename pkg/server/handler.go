@@ -97,9 +97,11 @@ var understood = map[uint16]bool{
 // holds only configuration and is safe for concurrent use; per-worker
 // scratch space lives in a scratch value.
 type handler struct {
-	software       []byte
-	responseOrigin netip.AddrPort
-	rfc3489        bool
+	software []byte
+	// origin4 and origin6 are the RESPONSE-ORIGIN sent to IPv4 and to
+	// IPv6 clients; invalid sends none.
+	origin4, origin6 netip.AddrPort
+	rfc3489          bool
 }
 
 // scratch is the reusable state of one worker: decoded request, response
@@ -276,11 +278,22 @@ func (h *handler) finish(s *scratch) []byte {
 func (h *handler) success(s *scratch, src netip.AddrPort) []byte {
 	startResponse(s, stun.BindingSuccess)
 	addXORAddress(s, stun.AttrXORMappedAddress, src)
-	if h.responseOrigin.IsValid() {
-		addPlainAddress(s, stun.AttrResponseOrigin, h.responseOrigin)
+	if o := h.origin(src); o.IsValid() {
+		addPlainAddress(s, stun.AttrResponseOrigin, o)
 	}
 
 	return h.finish(s)
+}
+
+// origin returns the RESPONSE-ORIGIN for a client at src: the configured
+// one of src's family, so that a client never learns an origin it could
+// not have reached.
+func (h *handler) origin(src netip.AddrPort) netip.AddrPort {
+	if src.Addr().Unmap().Is4() {
+		return h.origin4
+	}
+
+	return h.origin6
 }
 
 func (h *handler) error420(s *scratch, unknown []uint16) []byte {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"net/netip"
 	"testing"
 
@@ -221,25 +222,33 @@ func TestHandleReceiveRules(t *testing.T) {
 }
 
 func TestSuccessResponse(t *testing.T) {
+	origin4 := netip.MustParseAddrPort("198.51.100.1:3478")
+	origin6 := netip.MustParseAddrPort("[2001:db8::100]:3478")
 	tests := []struct {
 		name     string
 		software string
-		origin   netip.AddrPort
+		origins  []netip.AddrPort
 		src      netip.AddrPort
+		want     netip.AddrPort // the RESPONSE-ORIGIN expected, if any
 	}{
-		{"ipv4 with software", "stund", netip.AddrPort{}, netip.MustParseAddrPort("198.51.100.7:3478")},
-		{"ipv6 no software", "", netip.AddrPort{}, netip.MustParseAddrPort("[2001:db8::1]:65535")},
-		{"mapped ipv4 source", "stund", netip.AddrPort{}, netip.MustParseAddrPort("[::ffff:192.0.2.9]:1")},
-		{"response origin", "stund", netip.MustParseAddrPort("198.51.100.1:3478"), netip.MustParseAddrPort("192.0.2.1:5000")},
+		{"ipv4 with software", "stund", nil, netip.MustParseAddrPort("198.51.100.7:3478"), netip.AddrPort{}},
+		{"ipv6 no software", "", nil, netip.MustParseAddrPort("[2001:db8::1]:65535"), netip.AddrPort{}},
+		{"mapped ipv4 source", "stund", nil, netip.MustParseAddrPort("[::ffff:192.0.2.9]:1"), netip.AddrPort{}},
+		{"response origin", "stund", []netip.AddrPort{origin4}, netip.MustParseAddrPort("192.0.2.1:5000"), origin4},
+		{"ipv4 origin only: none to an ipv6 client", "stund", []netip.AddrPort{origin4}, netip.MustParseAddrPort("[2001:db8::1]:5000"), netip.AddrPort{}},
+		{"ipv6 origin only: none to an ipv4 client", "stund", []netip.AddrPort{origin6}, netip.MustParseAddrPort("192.0.2.1:5000"), netip.AddrPort{}},
+		{"both: ipv4 client gets the ipv4 one", "stund", []netip.AddrPort{origin6, origin4}, netip.MustParseAddrPort("192.0.2.1:5000"), origin4},
+		{"both: mapped ipv4 client gets the ipv4 one", "stund", []netip.AddrPort{origin4, origin6}, netip.MustParseAddrPort("[::ffff:192.0.2.1]:5000"), origin4},
+		{"both: ipv6 client gets the ipv6 one", "stund", []netip.AddrPort{origin4, origin6}, netip.MustParseAddrPort("[2001:db8::1]:5000"), origin6},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := handler{software: []byte(tc.software), responseOrigin: tc.origin}
-			if tc.software == "" {
-				h.software = nil
+			s, err := New(Config{Software: tc.software, ResponseOrigin: tc.origins})
+			if err != nil {
+				t.Fatal(err)
 			}
 			req := build(t, stun.BindingRequest, stun.Fingerprint)
-			resp, _ := h.handle(newScratch(), req, tc.src)
+			resp, _ := s.h.handle(newScratch(), req, tc.src)
 			m := decode(t, resp)
 			if m.Type != stun.BindingSuccess {
 				t.Fatalf("type %s", m.Type)
@@ -255,7 +264,7 @@ func TestSuccessResponse(t *testing.T) {
 				t.Errorf("last attribute %s, want FINGERPRINT", last.Type)
 			}
 			var sw stun.Software
-			err := sw.GetFrom(m)
+			err = sw.GetFrom(m)
 			if tc.software == "" && err == nil {
 				t.Errorf("SOFTWARE %q sent although disabled", sw)
 			}
@@ -267,14 +276,42 @@ func TestSuccessResponse(t *testing.T) {
 			}
 			var ro stun.ResponseOrigin
 			err = ro.GetFrom(m)
-			if tc.origin.IsValid() {
-				if err != nil || ro.String() != tc.origin.String() {
-					t.Errorf("RESPONSE-ORIGIN = %s (%v), want %s", ro, err, tc.origin)
+			if tc.want.IsValid() {
+				if err != nil || ro.String() != tc.want.String() {
+					t.Errorf("RESPONSE-ORIGIN = %s (%v), want %s", ro, err, tc.want)
 				}
 			} else if err == nil {
-				t.Errorf("RESPONSE-ORIGIN %s sent although not configured", ro)
+				t.Errorf("RESPONSE-ORIGIN %s sent to a client at %s, want none", ro, tc.src)
 			}
 		})
+	}
+}
+
+// TestResponseOriginRefused checks that New refuses two origins of one
+// family, which would leave it to chance which one a client learns.
+func TestResponseOriginRefused(t *testing.T) {
+	tests := []struct {
+		name    string
+		origins []string
+	}{
+		{"two ipv4", []string{"198.51.100.1:3478", "198.51.100.2:3478"}},
+		{"two ipv6", []string{"[2001:db8::1]:3478", "[2001:db8::2]:3478"}},
+		{"ipv4 and mapped ipv4", []string{"198.51.100.1:3478", "[::ffff:198.51.100.2]:3478"}},
+		{"unspecified", []string{"0.0.0.0:3478"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var origins []netip.AddrPort
+			for _, o := range tc.origins {
+				origins = append(origins, netip.MustParseAddrPort(o))
+			}
+			if _, err := New(Config{ResponseOrigin: origins}); !errors.Is(err, ErrBadResponseOrigin) {
+				t.Errorf("New: %v, want %v", err, ErrBadResponseOrigin)
+			}
+		})
+	}
+	if _, err := New(Config{ResponseOrigin: []netip.AddrPort{{}}}); !errors.Is(err, ErrBadResponseOrigin) {
+		t.Errorf("New with a zero origin: %v, want %v", err, ErrBadResponseOrigin)
 	}
 }
 

@@ -43,9 +43,11 @@ type Config struct {
 	// Software is the SOFTWARE attribute of every response; empty sends
 	// none.
 	Software string
-	// ResponseOrigin, when valid, is advertised as RESPONSE-ORIGIN
-	// (RFC 5780): the address clients reach this server at.
-	ResponseOrigin netip.AddrPort
+	// ResponseOrigin lists the addresses advertised as RESPONSE-ORIGIN
+	// (RFC 5780): where clients reach this server, at most one IPv4 and
+	// one IPv6 address. Each goes only to clients of its family; a family
+	// without one gets none.
+	ResponseOrigin []netip.AddrPort
 	// RFC3489 answers classic RFC 3489 Binding requests (no magic cookie)
 	// with MAPPED-ADDRESS. Off by default: such servers are abused for
 	// reflection.
@@ -153,6 +155,10 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("%w: %s", ErrMappedPrefix, p)
 		}
 	}
+	origin4, origin6, err := splitOrigins(cfg.ResponseOrigin)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.MaxTCPConns < 0 || cfg.MaxTCPConnsPerSource < 0 {
 		return nil, fmt.Errorf("%w: TCP connection caps must not be negative", ErrBadRateLimit)
 	}
@@ -182,9 +188,10 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg,
 		h: handler{
-			software:       []byte(cfg.Software),
-			responseOrigin: cfg.ResponseOrigin,
-			rfc3489:        cfg.RFC3489,
+			software: []byte(cfg.Software),
+			origin4:  origin4,
+			origin6:  origin6,
+			rfc3489:  cfg.RFC3489,
 		},
 		log:      log,
 		debug:    debugEnabled(log),
@@ -206,6 +213,31 @@ func New(cfg Config) (*Server, error) {
 // the trusted proxies, returned by New: sources are compared as IPv4, so
 // it would never match. Write it as IPv4.
 var ErrMappedPrefix = errors.New("IPv4-mapped IPv6 prefix never matches; write it as IPv4")
+
+// ErrBadResponseOrigin is a ResponseOrigin list with an invalid address
+// or two of one family, returned by New.
+var ErrBadResponseOrigin = errors.New("bad response origin")
+
+// splitOrigins sorts the RESPONSE-ORIGIN addresses by family, refusing
+// two of one. An IPv4-mapped IPv6 address is sent as IPv4, so it counts
+// as one.
+func splitOrigins(origins []netip.AddrPort) (v4, v6 netip.AddrPort, err error) {
+	for _, o := range origins {
+		if !o.IsValid() || o.Addr().Unmap().IsUnspecified() {
+			return v4, v6, fmt.Errorf("%w: %s is not an address clients can reach", ErrBadResponseOrigin, o)
+		}
+		slot := &v6
+		if o.Addr().Unmap().Is4() {
+			slot = &v4
+		}
+		if slot.IsValid() {
+			return v4, v6, fmt.Errorf("%w: %s and %s are of one family; give at most one IPv4 and one IPv6 address", ErrBadResponseOrigin, *slot, o)
+		}
+		*slot = o
+	}
+
+	return v4, v6, nil
+}
 
 // debugEnabled asks a logger that can tell whether debug messages are
 // written, so the packet path skips formatting them when they are not.

@@ -46,8 +46,10 @@ spec:
         {{- if .Values.rfc3489 }}
         - --rfc3489
         {{- end }}
-        {{- with .Values.responseOrigin }}
+        {{- range (kindIs "string" .Values.responseOrigin | ternary (list .Values.responseOrigin) .Values.responseOrigin) }}
+        {{- with . }}
         - {{ printf "--response-origin=%s" . | quote }}
+        {{- end }}
         {{- end }}
         {{- if .Values.proxyProtocol.enabled }}
         {{- if not .Values.proxyProtocol.trustedCIDRs }}
