@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pion/logging"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -440,6 +441,34 @@ func parsePrefixes(flag string, values []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// maxAmplification is the ratio of answer to request bytes past which
+// stund warns at start: the default success answer is 2.6 times the
+// smallest request, and a STUN reflector is reckoned at about 2.3.
+const maxAmplification = 3
+
+// warnAmplification warns when --software or --response-origin make an
+// answer more than maxAmplification times the request that draws it:
+// what a forged-source flood gets reflected at its victim, per byte.
+func warnAmplification(log logging.LeveledLogger, srv *server.Server, o options) {
+	a := srv.MaxAmplification()
+	if a.Ratio() <= maxAmplification {
+		return
+	}
+	var flags []string
+	if o.software != "" {
+		flags = append(flags, fmt.Sprintf("--software %q (%d bytes)", o.software, len(o.software)))
+	}
+	if len(o.responseOrigin.values) > 0 {
+		flags = append(flags, "--response-origin")
+	}
+	fam := "IPv4"
+	if a.IPv6 {
+		fam = "IPv6"
+	}
+	log.Warnf("answers to %s clients reach %d bytes for a %d-byte request (%.1fx, over %dx) with %s: a forged-source flood gets that much reflected at its victim. A shorter --software or none, and no --response-origin unless RFC 5780 clients need it, keep answers small",
+		fam, a.Response, a.Request, a.Ratio(), maxAmplification, strings.Join(flags, " and "))
+}
+
 // serve runs the servers until a signal, then drains and stops them.
 func serve(srv *server.Server, reg *prometheus.Registry, o options, lf *logs.Factory, stderr io.Writer) int {
 	log := lf.NewLogger("stund")
@@ -466,6 +495,7 @@ func serve(srv *server.Server, reg *prometheus.Registry, o options, lf *logs.Fac
 
 		return exitRuntime
 	}
+	warnAmplification(log, srv, o)
 	o.kube.waitSynced()
 	if adm != nil {
 		adm.SetReady(true)

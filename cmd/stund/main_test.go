@@ -367,6 +367,22 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 	}
 }
 
+// TestAmplificationWarning checks that stund warns at start when
+// --software makes an answer more than 3 times its request, and not with
+// the defaults on an IPv4 address.
+func TestAmplificationWarning(t *testing.T) {
+	warning := regexp.MustCompile(`WARN .*answers to (IPv4) clients reach 84 bytes for a 20-byte request \(4\.2x, over 3x\) with --software`)
+	ready := regexp.MustCompile(`stund (\S+) ready`)
+	p := startStund(t, nil, "--listen", "127.0.0.1:0", "--http-listen", "", "--software", strings.Repeat("s", 40))
+	p.waitLog(t, warning)
+
+	p = startStund(t, nil, "--listen", "127.0.0.1:0", "--http-listen", "")
+	p.waitLog(t, ready) // the warning would come before
+	if strings.Contains(p.log(), "WARN") {
+		t.Errorf("warning with the defaults on IPv4 (2.7x at most):\n%s", p.log())
+	}
+}
+
 // TestResponseOriginPerFamily runs the real binary with one origin per
 // family, from the environment: each client learns only the origin of
 // its own family.

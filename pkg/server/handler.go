@@ -16,8 +16,11 @@ const (
 	bindingRequest  = 0x0001
 	attrChangeReq   = 0x0003
 
-	// maxUnknownListed bounds UNKNOWN-ATTRIBUTES so that a 420 answer stays
-	// small: a request cannot make the server send more than it received.
+	// maxUnknownListed bounds UNKNOWN-ATTRIBUTES, so a 420 answer stays
+	// small however many unknown attributes come: 124 bytes at most. It
+	// can still be larger than its request: a 24-byte request with one
+	// unknown attribute draws a 64-byte 420 (2.7x), which is why a 420
+	// carries no SOFTWARE.
 	maxUnknownListed = 32
 )
 
@@ -154,6 +157,13 @@ func (h *handler) handle(s *scratch, b []byte, src netip.AddrPort) ([]byte, resu
 		if !h.rfc3489 {
 			return nil, discard(reasonRFC3489Disabled)
 		}
+		change, ok := classicChangeRequest(b)
+		if !ok {
+			return nil, discard(reasonMalformed)
+		}
+		if change {
+			return classicError420(s, b), result{outcome: outcomeError420, binding: true}
+		}
 
 		return h.classic(s, b, src), result{outcome: outcomeSuccess, binding: true}
 	}
@@ -260,11 +270,18 @@ func startResponse(s *scratch, t stun.MessageType) {
 	s.out.WriteHeader()
 }
 
-// finish appends SOFTWARE (when configured) and FINGERPRINT.
+// finish appends SOFTWARE (when configured) and FINGERPRINT to a
+// success response.
 func (h *handler) finish(s *scratch) []byte {
 	if len(h.software) > 0 {
 		s.out.Add(stun.AttrSoftware, h.software)
 	}
+
+	return addFingerprint(s)
+}
+
+// addFingerprint appends FINGERPRINT, which comes last.
+func addFingerprint(s *scratch) []byte {
 	s.out.Length += 8
 	s.out.WriteLength()
 	crc := crc32.ChecksumIEEE(s.out.Raw) ^ fingerprintXOR
@@ -296,6 +313,10 @@ func (h *handler) origin(src netip.AddrPort) netip.AddrPort {
 	return h.origin6
 }
 
+// error420 answers unknown comprehension-required attributes. It carries
+// no SOFTWARE: whoever sent them is not a client worth greeting, and
+// without it the answer to the smallest such request (24 bytes) is 64
+// bytes, at most 2.7 times its size.
 func (h *handler) error420(s *scratch, unknown []uint16) []byte {
 	startResponse(s, stun.BindingError)
 	const reasonPhrase = "Unknown Attribute"
@@ -308,7 +329,7 @@ func (h *handler) error420(s *scratch, unknown []uint16) []byte {
 	}
 	s.out.Add(stun.AttrUnknownAttributes, s.list[:2*len(unknown)])
 
-	return h.finish(s)
+	return addFingerprint(s)
 }
 
 // classic answers an RFC 3489 Binding request: MAPPED-ADDRESS only, the
@@ -323,6 +344,54 @@ func (h *handler) classic(s *scratch, b []byte, src netip.AddrPort) []byte {
 	addPlainAddress(s, stun.AttrMappedAddress, src)
 
 	return s.out.Raw
+}
+
+// classicChangeRequest reads the attributes of a classic RFC 3489
+// request and reports whether its CHANGE-REQUEST (§11.2.4) asks for
+// another address or port, or is not the 4 bytes it must be. RFC 3489
+// attributes are multiples of 4 bytes long; one that is not is taken as
+// padded, as RFC 5389 pads. ok is false when an attribute overruns the
+// message.
+func classicChangeRequest(b []byte) (change, ok bool) {
+	for p := b[headerSize:]; len(p) > 0; {
+		if len(p) < 4 {
+			return false, false
+		}
+		t, n := binary.BigEndian.Uint16(p[0:2]), int(binary.BigEndian.Uint16(p[2:4]))
+		p = p[4:]
+		if n > len(p) {
+			return false, false
+		}
+		if t == attrChangeReq && (n != 4 || binary.BigEndian.Uint32(p[:4])&0x6 != 0) {
+			change = true
+		}
+		p = p[min((n+3)&^3, len(p)):]
+	}
+
+	return change, true
+}
+
+// classicError420 refuses a classic request whose CHANGE-REQUEST asks for
+// another address or port, which a server with one address cannot honour.
+// A success from the same address would make the client conclude its NAT
+// lets anything in (RFC 3489 §10.1, test II); a Binding Error Response
+// (0x0111) is never taken for that. It is a 420 naming CHANGE-REQUEST, as
+// RFC 5780 §6.1 has a server without an alternate address answer, laid
+// out as RFC 3489 wants: the reason phrase padded with spaces to a
+// multiple of 4 bytes (§11.2.9) and the one unknown attribute repeated to
+// fill 4 bytes (§11.2.10). No SOFTWARE, no FINGERPRINT.
+func classicError420(s *scratch, b []byte) []byte {
+	const reasonPhrase = "Unknown Attribute   "
+	s.out.Reset()
+	raw := append(s.out.Raw[:0], b[:headerSize]...)
+	binary.BigEndian.PutUint16(raw[0:2], 0x0111)
+	raw = append(raw, 0x00, 0x09, 0, byte(4+len(reasonPhrase)), 0, 0, 4, 20)
+	raw = append(raw, reasonPhrase...)
+	raw = append(raw, 0x00, 0x0A, 0, 4, 0, attrChangeReq, 0, attrChangeReq)
+	binary.BigEndian.PutUint16(raw[2:4], uint16(len(raw)-headerSize)) //nolint:gosec // 36 bytes
+	s.out.Raw = raw
+
+	return raw
 }
 
 // addXORAddress appends an XOR-MAPPED-ADDRESS style attribute for addr

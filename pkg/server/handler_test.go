@@ -5,7 +5,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pion/stun/v3"
@@ -316,7 +320,7 @@ func TestResponseOriginRefused(t *testing.T) {
 }
 
 func TestError420(t *testing.T) {
-	h := handler{}
+	h := handler{software: []byte("stund")}
 	req := build(t, stun.BindingRequest,
 		stun.RawAttribute{Type: 0x7F01, Value: []byte{1}},
 		stun.RawAttribute{Type: 0x0003, Value: []byte{0, 0, 0, 6}},
@@ -341,6 +345,9 @@ func TestError420(t *testing.T) {
 	}
 	if len(ua) != 2 || ua[0] != 0x7F01 || ua[1] != 0x0003 {
 		t.Errorf("UNKNOWN-ATTRIBUTES = %v, want [0x7f01 CHANGE-REQUEST] once each", ua)
+	}
+	if m.Contains(stun.AttrSoftware) {
+		t.Error("a 420 carries SOFTWARE: it only makes the error a better reflector")
 	}
 	if err := stun.Fingerprint.Check(m); err != nil {
 		t.Errorf("fingerprint: %v", err)
@@ -431,41 +438,212 @@ func TestStaticClassifier(t *testing.T) {
 	}
 }
 
-// TestAmplification measures bytes out over bytes in for the default
-// response (SOFTWARE "stund", FINGERPRINT) and keeps it lean: the README's
-// table comes from this test's log.
-func TestAmplification(t *testing.T) {
-	h := handler{software: []byte("stund")}
-	tests := []struct {
-		name    string
-		req     []byte
-		src     string
-		maxResp int
-	}{
-		{"bare request, ipv4", build(t, stun.BindingRequest), "203.0.113.10:5000", 52},
-		{"bare request, ipv6", build(t, stun.BindingRequest), "[2001:db8::1]:5000", 64},
-		{"with FINGERPRINT, ipv4", build(t, stun.BindingRequest, stun.Fingerprint), "203.0.113.10:5000", 52},
-		{"browser-like (SOFTWARE, FINGERPRINT), ipv4", build(t, stun.BindingRequest, stun.NewSoftware("libwebrtc"), stun.Fingerprint), "203.0.113.10:5000", 52},
-		{"unknown attribute (420), ipv4", build(t, stun.BindingRequest, stun.RawAttribute{Type: 0x7F01}), "203.0.113.10:5000", 76},
+// amplificationCases are the rows of the README's amplification table:
+// the answers stund gives with its defaults (SOFTWARE "stund",
+// FINGERPRINT), and with --rfc3489 or --response-origin where named.
+func amplificationCases(t *testing.T) []struct {
+	name string
+	cfg  Config
+	req  []byte
+	src  string
+} {
+	t.Helper()
+	classic := func(attrs ...byte) []byte {
+		b := build(t, stun.BindingRequest)
+		copy(b[4:8], []byte{9, 8, 7, 6})
+		b = append(b, attrs...)
+		binary.BigEndian.PutUint16(b[2:4], uint16(len(attrs))) //nolint:gosec // a few bytes
+
+		return b
 	}
-	for _, tc := range tests {
-		resp, _ := h.handle(newScratch(), tc.req, netip.MustParseAddrPort(tc.src))
-		t.Logf("%-45s %3d bytes in, %3d out: %.2f", tc.name, len(tc.req), len(resp), float64(len(resp))/float64(len(tc.req)))
-		if len(resp) > tc.maxResp {
-			t.Errorf("%s: response of %d bytes, want at most %d", tc.name, len(resp), tc.maxResp)
+	def := Config{Software: "stund"}
+	withOrigin := Config{Software: "stund", ResponseOrigin: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.1:3478")}}
+	rfc3489 := Config{Software: "stund", RFC3489: true}
+	unknown := stun.RawAttribute{Type: 0x7F01}
+
+	return []struct {
+		name string
+		cfg  Config
+		req  []byte
+		src  string
+	}{
+		{"bare Binding request, IPv4 source", def, build(t, stun.BindingRequest), "203.0.113.10:5000"},
+		{"bare Binding request, IPv6 source", def, build(t, stun.BindingRequest), "[2001:db8::1]:5000"},
+		{"with FINGERPRINT, IPv4", def, build(t, stun.BindingRequest, stun.Fingerprint), "203.0.113.10:5000"},
+		{"browser-like (SOFTWARE, FINGERPRINT), IPv4", def, build(t, stun.BindingRequest, stun.NewSoftware("libwebrtc"), stun.Fingerprint), "203.0.113.10:5000"},
+		{"unknown comprehension-required attribute (420), IPv4", def, build(t, stun.BindingRequest, unknown), "203.0.113.10:5000"},
+		{"unknown comprehension-required attribute (420), IPv6", def, build(t, stun.BindingRequest, unknown), "[2001:db8::1]:5000"},
+		{"bare Binding request with an IPv4 `--response-origin`, IPv4", withOrigin, build(t, stun.BindingRequest), "203.0.113.10:5000"},
+		{"classic RFC 3489 request (`--rfc3489`), IPv4", rfc3489, classic(), "203.0.113.10:5000"},
+		{"classic RFC 3489 request (`--rfc3489`), IPv6", rfc3489, classic(), "[2001:db8::1]:5000"},
+		{"classic CHANGE-REQUEST (`--rfc3489`, 420), IPv4", rfc3489, classic(0, 3, 0, 4, 0, 0, 0, 6), "203.0.113.10:5000"},
+	}
+}
+
+// TestAmplification measures bytes out over bytes in and checks them
+// against the README's amplification table, row by row: the table is this
+// test's output. A 24-byte request with an unknown attribute must get at
+// most 2.7 times its size back.
+func TestAmplification(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]string{}
+	inTable := false
+	for _, line := range strings.Split(string(readme), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "| Request | In | Out | Out/in |":
+			inTable = true
+		case inTable && strings.HasPrefix(line, "|---"):
+		case inTable && strings.HasPrefix(line, "|"):
+			cells := strings.Split(strings.Trim(line, "|"), "|")
+			documented[strings.TrimSpace(cells[0])] = line
+		default:
+			inTable = false
+		}
+	}
+	cases := amplificationCases(t)
+	if len(documented) != len(cases) {
+		t.Errorf("README's amplification table has %d rows, the test %d", len(documented), len(cases))
+	}
+	for _, tc := range cases {
+		s, err := New(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, res := s.h.handle(newScratch(), tc.req, netip.MustParseAddrPort(tc.src))
+		if resp == nil {
+			t.Fatalf("%s: no answer (%s)", tc.name, res.reason)
+		}
+		ratio := float64(len(resp)) / float64(len(tc.req))
+		row := fmt.Sprintf("| %s | %d | %d | %.2f |", tc.name, len(tc.req), len(resp), ratio)
+		t.Log(row)
+		if documented[tc.name] != row {
+			t.Errorf("README row\n\t%s\nwant\n\t%s", documented[tc.name], row)
+		}
+		if res.outcome == outcomeError420 && ratio > 2.7 {
+			t.Errorf("%s: a 420 of %d bytes for %d, %.2fx: over 2.7x", tc.name, len(resp), len(tc.req), ratio)
 		}
 	}
 }
 
-// TestError420Largest checks the README's bound: with the default SOFTWARE
-// a 420 answer is at most 136 bytes however many unknown attributes come.
+// TestError420Largest checks the README's bound: a 420 answer is at most
+// 124 bytes however many unknown attributes come, SOFTWARE or not.
 func TestError420Largest(t *testing.T) {
 	var setters []stun.Setter
 	for i := range 200 {
 		setters = append(setters, stun.RawAttribute{Type: stun.AttrType(0x7000 + i)})
 	}
 	resp, _ := handler{software: []byte("stund")}.handleOnce(build(t, stun.BindingRequest, setters...))
-	if len(resp) != 136 {
-		t.Errorf("largest 420 is %d bytes, the README says 136", len(resp))
+	if len(resp) != 124 {
+		t.Errorf("largest 420 is %d bytes, the README says 124", len(resp))
+	}
+}
+
+// TestClassicChangeRequest checks that with --rfc3489 a classic request
+// asking for another address or port gets a Binding Error Response, never
+// a success from the one address stund has: that success would tell a
+// classic client its NAT filters nothing (RFC 3489 §10.1, test II).
+func TestClassicChangeRequest(t *testing.T) {
+	classic := func(attrs ...byte) []byte {
+		b := build(t, stun.BindingRequest)
+		copy(b[4:8], []byte{9, 8, 7, 6})
+		b = append(b, attrs...)
+		binary.BigEndian.PutUint16(b[2:4], uint16(len(attrs))) //nolint:gosec // a few bytes
+
+		return b
+	}
+	software := []byte{0x80, 0x22, 0, 4, 'a', 'b', 'c', 'd'}
+	tests := []struct {
+		name    string
+		req     []byte
+		outcome outcome
+		reason  reason
+	}{
+		{"no change request", classic(), outcomeSuccess, reasonNone},
+		{"change request asking nothing", classic(0, 3, 0, 4, 0, 0, 0, 0), outcomeSuccess, reasonNone},
+		{"change ip and port (test II)", classic(0, 3, 0, 4, 0, 0, 0, 6), outcomeError420, reasonNone},
+		{"change ip", classic(0, 3, 0, 4, 0, 0, 0, 4), outcomeError420, reasonNone},
+		{"change port (test III)", classic(0, 3, 0, 4, 0, 0, 0, 2), outcomeError420, reasonNone},
+		{"after another attribute", classic(append(bytes.Clone(software), 0, 3, 0, 4, 0, 0, 0, 2)...), outcomeError420, reasonNone},
+		{"change request of the wrong size", classic(0, 3, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0), outcomeError420, reasonNone},
+		{"attribute overruns the message", classic(0, 3, 0, 8, 0, 0, 0, 6), outcomeDiscard, reasonMalformed},
+		{"after a padded odd-length attribute", classic(0x80, 0x22, 0, 1, 'a', 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 2), outcomeError420, reasonNone},
+		{"attribute header cut short", classic(0x80, 0x22, 0, 0, 0, 3, 0, 4), outcomeDiscard, reasonMalformed},
+	}
+	h := handler{rfc3489: true, software: []byte("stund")}
+	src := netip.MustParseAddrPort("192.0.2.33:4444")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, res := h.handle(newScratch(), tc.req, src)
+			if res.outcome != tc.outcome || res.reason != tc.reason {
+				t.Fatalf("outcome %d reason %s, want outcome %d reason %s", res.outcome, res.reason, tc.outcome, tc.reason)
+			}
+			if res.outcome == outcomeDiscard {
+				return
+			}
+			if !bytes.Equal(resp[4:20], tc.req[4:20]) {
+				t.Errorf("the 16-byte transaction ID is not echoed")
+			}
+			typ := binary.BigEndian.Uint16(resp[0:2])
+			if res.outcome == outcomeSuccess {
+				if typ != 0x0101 {
+					t.Errorf("type %#04x, want a Binding Response", typ)
+				}
+
+				return
+			}
+			// A Binding Error Response: ERROR-CODE 420 with its reason
+			// padded to 4 bytes, UNKNOWN-ATTRIBUTES naming CHANGE-REQUEST
+			// twice (RFC 3489 §11.2.9, §11.2.10).
+			want := []byte{0x01, 0x11, 0, 36}
+			want = append(want, tc.req[4:20]...)
+			want = append(want, 0, 9, 0, 24, 0, 0, 4, 20)
+			want = append(want, "Unknown Attribute   "...)
+			want = append(want, 0, 0x0A, 0, 4, 0, 3, 0, 3)
+			if !bytes.Equal(resp, want) {
+				t.Errorf("answer\n\t%x\nwant\n\t%x", resp, want)
+			}
+		})
+	}
+}
+
+// TestMaxAmplification checks the worst answer per byte that stund's
+// start-up warning is about, for the families a server listens on.
+func TestMaxAmplification(t *testing.T) {
+	origin4 := []netip.AddrPort{netip.MustParseAddrPort("198.51.100.1:3478")}
+	long := strings.Repeat("s", 40)
+	tests := []struct {
+		name   string
+		cfg    Config
+		listen string // started on it when set
+		want   Amplification
+	}{
+		{"defaults: an ipv6 client", Config{Software: "stund"}, "", Amplification{Request: 20, Response: 64, IPv6: true}},
+		{"no software: the 420 is the worst", Config{}, "", Amplification{Request: 24, Response: 64}},
+		{"ipv4 origin", Config{Software: "stund", ResponseOrigin: origin4}, "", Amplification{Request: 20, Response: 64}},
+		{"long software", Config{Software: long}, "", Amplification{Request: 20, Response: 96, IPv6: true}},
+		{"rfc3489 adds nothing worse", Config{RFC3489: true}, "", Amplification{Request: 24, Response: 64}},
+		{"listening on ipv4 only", Config{Software: "stund"}, "127.0.0.1:0", Amplification{Request: 24, Response: 64}},
+		{"listening on ipv4 only, long software", Config{Software: long}, "127.0.0.1:0", Amplification{Request: 20, Response: 84}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var s *Server
+			if tc.listen != "" {
+				tc.cfg.Listen = []string{tc.listen}
+				s, _ = startServer(t, tc.cfg)
+			} else {
+				var err error
+				if s, err = New(tc.cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := s.MaxAmplification(); got != tc.want {
+				t.Errorf("MaxAmplification = %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }

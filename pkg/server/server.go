@@ -5,7 +5,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -420,6 +422,89 @@ func (s *Server) closeLocked() error {
 	}
 
 	return errors.Join(errs...)
+}
+
+// Amplification is the most a request can draw from a server, in bytes
+// out per byte in: the request and the answer it gets.
+type Amplification struct {
+	Request, Response int
+	// IPv6 is the family of the client that gets this answer.
+	IPv6 bool
+}
+
+// Ratio is the answer's size over the request's.
+func (a Amplification) Ratio() float64 {
+	if a.Request == 0 {
+		return 0
+	}
+
+	return float64(a.Response) / float64(a.Request)
+}
+
+// MaxAmplification builds, with this server's configuration, the answers
+// that draw the most bytes per byte received: to the smallest Binding
+// request, to the smallest one with an unknown attribute (a 420) and, with
+// RFC3489, to the smallest classic ones, for each family the server can
+// answer (both before Start, or behind PROXY protocol). It returns the
+// worst. SOFTWARE and RESPONSE-ORIGIN are what an operator adds to it.
+func (s *Server) MaxAmplification() Amplification {
+	v4, v6 := s.families()
+	var reqs [][]byte
+	bare := make([]byte, headerSize)
+	binary.BigEndian.PutUint16(bare[0:2], bindingRequest)
+	binary.BigEndian.PutUint32(bare[4:8], magicCookie)
+	unknown := append(bytes.Clone(bare), 0x7F, 0x01, 0, 0)
+	binary.BigEndian.PutUint16(unknown[2:4], 4)
+	reqs = append(reqs, bare, unknown)
+	if s.cfg.RFC3489 {
+		classic := bytes.Clone(bare)
+		binary.BigEndian.PutUint32(classic[4:8], 0)
+		change := append(bytes.Clone(classic), 0, attrChangeReq, 0, 4, 0, 0, 0, 6)
+		binary.BigEndian.PutUint16(change[2:4], 8)
+		reqs = append(reqs, classic, change)
+	}
+	var worst Amplification
+	sc := newScratch()
+	for _, src := range []netip.AddrPort{
+		netip.MustParseAddrPort("192.0.2.1:1"), netip.MustParseAddrPort("[2001:db8::1]:1"),
+	} {
+		if ipv6 := src.Addr().Is6(); (ipv6 && !v6) || (!ipv6 && !v4) {
+			continue
+		}
+		for _, req := range reqs {
+			resp, _ := s.h.handle(sc, req, src)
+			a := Amplification{Request: len(req), Response: len(resp), IPv6: src.Addr().Is6()}
+			if a.Ratio() > worst.Ratio() {
+				worst = a
+			}
+		}
+	}
+
+	return worst
+}
+
+// families reports which client families the server can answer: those of
+// its bound addresses (a wildcard IPv6 one takes IPv4 too), or both
+// before Start or when PROXY protocol may name clients of either.
+func (s *Server) families() (v4, v6 bool) {
+	s.mu.Lock()
+	addrs := s.addrs
+	s.mu.Unlock()
+	if len(addrs) == 0 || s.proxy.enabled {
+		return true, true
+	}
+	for _, a := range addrs {
+		switch ip := a.Addr(); {
+		case ip.Is4() || ip.Is4In6():
+			v4 = true
+		case ip.IsUnspecified():
+			v4, v6 = true, true
+		default:
+			v6 = true
+		}
+	}
+
+	return v4, v6
 }
 
 // limited applies the rate limits to an answer about to go to client:
