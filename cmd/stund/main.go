@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -516,20 +517,49 @@ func serve(srv *server.Server, reg *prometheus.Registry, o options, lf *logs.Fac
 			timer.Stop()
 		}
 	}
+	// Closing is bounded, but a signal now still ends stund at once.
+	stopped := make(chan int, 1)
+	go func() { stopped <- stop(srv, adm, log) }()
+	select {
+	case code := <-stopped:
+		log.Info("stopped")
+
+		return code
+	case sig = <-sigs:
+		log.Warnf("%s: exiting without waiting for connections to close", sig)
+
+		return exitOK
+	}
+}
+
+// adminStopTimeout bounds the admin server's shutdown: requests still in
+// flight then, or connections that sent nothing yet, are closed.
+const adminStopTimeout = 500 * time.Millisecond
+
+// stop closes the STUN server and the admin server side by side. Both are
+// bounded (server.Close by its grace for busy connections), so stund exits
+// within about half a second of the drain's end whatever its clients do.
+func stop(srv *server.Server, adm *admin.Server, log logging.LeveledLogger) int {
+	var stunErr, admErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { stunErr = srv.Close() })
+	if adm != nil {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), adminStopTimeout)
+			defer cancel()
+			admErr = adm.Shutdown(ctx)
+		})
+	}
+	wg.Wait()
 	code := exitOK
-	if err := srv.Close(); err != nil {
-		log.Errorf("close: %v", err)
+	if stunErr != nil {
+		log.Errorf("close: %v", stunErr)
 		code = exitRuntime
 	}
-	if adm != nil {
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		if err := adm.Shutdown(sctx); err != nil {
-			log.Errorf("%v", err)
-			code = exitRuntime
-		}
+	if admErr != nil {
+		log.Errorf("%v", admErr)
+		code = exitRuntime
 	}
-	log.Info("stopped")
 
 	return code
 }

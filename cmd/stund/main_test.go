@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -349,21 +351,112 @@ func (p *process) drain(t *testing.T, base string, drainTimeout time.Duration, a
 	}
 }
 
-// TestSecondSignalStopsAtOnce checks that a second signal cuts the drain.
+// TestSecondSignalStopsAtOnce checks that a second signal cuts the drain
+// and ends stund within a second, with a client pipelining requests on
+// TCP: that client used to keep stund alive through both signals.
 func TestSecondSignalStopsAtOnce(t *testing.T) {
-	p := startStund(t, nil, "--listen", "127.0.0.1:0", "--http-listen", "", "--drain-timeout", "1m")
-	p.waitLog(t, stunAddrRE)
+	p := startStund(t, nil, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--drain-timeout", "1m")
+	stunAddr := p.waitLog(t, stunAddrRE)
+	pipeline(t, stunAddr)
+	waitTCPReceived(t, "http://"+p.waitLog(t, httpAddrRE), 20000)
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	p.waitLog(t, regexp.MustCompile(`(draining) for 1m0s`))
+	start := time.Now()
 	_ = p.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-p.done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a second signal did not stop the drain")
+	case <-time.After(time.Second):
+		t.Fatalf("still running a second after the second signal:\n%s", p.log())
 	}
 	_ = p.cmd.Wait()
+	t.Logf("exited %s after the second signal", time.Since(start).Round(time.Millisecond))
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit %d, want 0", code)
+	}
+}
+
+// TestDrainWithPipeliningClient checks that a TCP client sending requests
+// back to back does not hold stund past its drain: after the drain every
+// connection answers what it has read and closes, and stund exits within
+// a second of the drain's end. It used to stay up as long as the client
+// kept sending.
+func TestDrainWithPipeliningClient(t *testing.T) {
+	const drain = time.Second
+	p := startStund(t, nil, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--drain-timeout", drain.String())
+	stunAddr := p.waitLog(t, stunAddrRE)
+	c := pipeline(t, stunAddr)
+	waitTCPReceived(t, "http://"+p.waitLog(t, httpAddrRE), 20000)
+	start := time.Now()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(drain + time.Second):
+		t.Fatalf("still running %s after SIGTERM with a %s drain:\n%s", drain+time.Second, drain, p.log())
+	}
+	_ = p.cmd.Wait()
+	t.Logf("exited %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+	if err := <-c.ended; err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("client connection: %v, want it closed by stund", err)
+	}
+}
+
+// pipelined is a TCP client that sends Binding requests back to back.
+type pipelined struct {
+	// ended gets the error that ended reading: nil for EOF.
+	ended chan error
+}
+
+// pipeline starts a TCP client that sends Binding requests to addr back
+// to back and reads every answer, as a busy client does, until stund
+// closes the connection or the test ends.
+func pipeline(t *testing.T, addr string) *pipelined {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	var batch []byte
+	for range 50 {
+		batch = append(batch, stun.MustBuild(stun.TransactionID, stun.BindingRequest).Raw...)
+	}
+	go func() {
+		for {
+			if _, err := c.Write(batch); err != nil {
+				return
+			}
+		}
+	}()
+	p := &pipelined{ended: make(chan error, 1)}
+	go func() {
+		_, err := io.Copy(io.Discard, c)
+		p.ended <- err
+	}()
+
+	return p
+}
+
+var tcpReceivedRE = regexp.MustCompile(`(?m)^stund_received_bytes_total\{transport="tcp"\} (\S+)`)
+
+// waitTCPReceived polls /metrics until stund has read at least n bytes
+// over TCP.
+func waitTCPReceived(t *testing.T, base string, n float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, m := get(t, base+"/metrics")
+		if g := tcpReceivedRE.FindStringSubmatch(m); g != nil {
+			if v, err := strconv.ParseFloat(g[1], 64); err == nil && v >= n {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stund has not read %g bytes over TCP", n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

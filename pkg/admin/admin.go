@@ -103,13 +103,19 @@ func (s *Server) Addr() net.Addr {
 }
 
 // Shutdown stops accepting requests and waits for those in flight, up to
-// ctx's deadline.
+// ctx's deadline; connections still open then are closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.ln == nil {
 		return nil
 	}
 	if err := s.srv.Shutdown(ctx); err != nil {
-		return fmt.Errorf("shutdown http %s: %w", s.ln.Addr(), err)
+		if ctx.Err() == nil {
+			return fmt.Errorf("shutdown http %s: %w", s.ln.Addr(), err)
+		}
+		s.log.Warnf("http %s: closing connections still busy at shutdown", s.ln.Addr())
+		if err := s.srv.Close(); err != nil {
+			return fmt.Errorf("close http %s: %w", s.ln.Addr(), err)
+		}
 	}
 
 	return <-s.done

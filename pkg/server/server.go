@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,8 +32,12 @@ const (
 	MaxSoftwareLength = 127
 
 	tcpWriteTimeout = 10 * time.Second
-	maxUDPSockets   = 1024
-	udpBufferSize   = 2048
+	// defaultCloseGrace bounds Close: a TCP connection still open this
+	// long after the listeners closed (writing to a client that does not
+	// read, say) is closed without finishing.
+	defaultCloseGrace = 500 * time.Millisecond
+	maxUDPSockets     = 1024
+	udpBufferSize     = 2048
 )
 
 // Config configures a Server. The zero value listens on DefaultListen and
@@ -105,6 +110,14 @@ type Server struct {
 	classify Classifier
 	proxy    proxyPolicy
 	limit    *limiter
+	// closeGrace is defaultCloseGrace; tests stretch it to see that
+	// connections end on their own.
+	closeGrace time.Duration
+
+	// stopping is set by Close before it sets every connection's read
+	// deadline in the past, so that a connection setting its own next
+	// deadline cannot undo that one (see armRead).
+	stopping atomic.Bool
 
 	mu      sync.Mutex
 	started bool
@@ -195,14 +208,15 @@ func New(cfg Config) (*Server, error) {
 			origin6:  origin6,
 			rfc3489:  cfg.RFC3489,
 		},
-		log:      log,
-		debug:    debugEnabled(log),
-		metrics:  cfg.Metrics,
-		classify: cfg.Classifier,
-		proxy:    proxyPolicy{enabled: cfg.ProxyProtocol, trusted: cfg.ProxyTrusted, optional: cfg.ProxyOptional},
-		limit:    newLimiter(cfg.RateLimit),
-		conns:    make(map[*net.TCPConn]struct{}),
-		perSrc:   make(map[netip.Addr]int),
+		log:        log,
+		debug:      debugEnabled(log),
+		metrics:    cfg.Metrics,
+		classify:   cfg.Classifier,
+		proxy:      proxyPolicy{enabled: cfg.ProxyProtocol, trusted: cfg.ProxyTrusted, optional: cfg.ProxyOptional},
+		limit:      newLimiter(cfg.RateLimit),
+		closeGrace: defaultCloseGrace,
+		conns:      make(map[*net.TCPConn]struct{}),
+		perSrc:     make(map[netip.Addr]int),
 	}
 	if len(s.h.software) == 0 {
 		s.h.software = nil
@@ -387,16 +401,55 @@ func (s *Server) Addrs() []netip.AddrPort {
 	return append([]netip.AddrPort(nil), s.addrs...)
 }
 
-// Close stops the listeners, lets every TCP connection finish the response
-// it is writing, closes them and waits for all of it. It returns the
-// errors met while closing.
+// Close stops the listeners and ends every TCP connection: each one
+// answers the requests it has already read, finishes the answer it is
+// writing and closes. Connections still open after a short grace (half a
+// second: a client that does not read its answers) are closed as they
+// are, so Close returns in about that time whatever the clients do. It
+// returns the errors met while closing.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	err := s.closeLocked()
 	s.mu.Unlock()
-	s.wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	grace := time.NewTimer(s.closeGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+		s.mu.Lock()
+		n := len(s.conns)
+		for c := range s.conns {
+			_ = c.Close() // wakes a reader or writer at once
+		}
+		s.mu.Unlock()
+		s.log.Warnf("closed %d TCP connection(s) still busy %s after closing the listeners", n, s.closeGrace)
+		<-done
+	}
 
 	return err
+}
+
+// armRead sets c's read deadline for its next message: the idle timeout
+// from now, unless the server is closing. Close sets stopping and then
+// every connection's read deadline in the past; checking stopping after
+// setting our own deadline means that either Close's deadline came later
+// and stands, or stopping is seen here and the past deadline is put back.
+// Messages already buffered are still answered; the next read then fails.
+// It reports false when the deadline cannot be set: the connection is gone.
+func (s *Server) armRead(c stream) bool {
+	if err := c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout)); err != nil {
+		return false
+	}
+	if s.stopping.Load() {
+		return c.SetReadDeadline(time.Unix(1, 0)) == nil
+	}
+
+	return true
 }
 
 func (s *Server) closeLocked() error {
@@ -404,6 +457,7 @@ func (s *Server) closeLocked() error {
 		return nil
 	}
 	s.closed = true
+	s.stopping.Store(true)
 	var errs []error
 	for _, u := range s.udp {
 		if err := u.Close(); err != nil {

@@ -167,7 +167,7 @@ type stream interface {
 func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 	r := bufio.NewReaderSize(c, tcpReadBuffer)
 	if s.proxy.enabled {
-		if err := c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout)); err != nil {
+		if !s.armRead(c) {
 			return
 		}
 		client, pr := s.proxy.readStreamHeader(r, peer)
@@ -203,7 +203,8 @@ func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 		}
 	}
 	for {
-		if err := c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout)); err != nil {
+		// A fresh deadline per message, but never one that undoes Close's.
+		if !s.armRead(c) {
 			return
 		}
 		var res result
