@@ -3,9 +3,12 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +16,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v3"
+
+	"github.com/stund/stund/pkg/admin"
 )
 
 // hostileScale stretches the hostile run: STUND_SOAK=1 runs the durations
@@ -255,4 +260,76 @@ func TestHostile(t *testing.T) {
 			return askUDP(udpFrom(t, "127.0.0.10", stunAddr), time.Second)
 		})
 	})
+}
+
+// TestIdleAdminConnections holds 300 idle keep-alive connections to the
+// admin port of the real binary, as an attacker who can reach it would
+// (without a cap or an idle timeout, 20,000 of them took stund to its
+// descriptor limit): stund keeps no more than its cap of them open,
+// closing the idlest to make room, and /healthz is still answered.
+func TestIdleAdminConnections(t *testing.T) {
+	const conns = 300
+	p := startStund(t, nil, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0")
+	httpAddr := p.waitLog(t, httpAddrRE)
+	p.waitLog(t, regexp.MustCompile(`stund (\S+) ready`))
+	before := openFDs(t, p.cmd.Process.Pid)
+	closed := make(chan struct{}, conns)
+	for i := range conns {
+		c, err := net.DialTimeout("tcp", httpAddr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: stund\r\n\r\n"); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		_ = c.SetReadDeadline(time.Time{})
+		go func() {
+			_, _ = io.Copy(io.Discard, r) // idle until stund closes it
+			closed <- struct{}{}
+		}()
+	}
+	for n := range conns - admin.DefaultMaxConns {
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d idle admin connections closed, want %d: stund keeps them all", n, conns, conns-admin.DefaultMaxConns)
+		}
+	}
+	after := openFDs(t, p.cmd.Process.Pid)
+	t.Logf("%d descriptors before, %d with %d idle admin connections", before, after, conns)
+	if after > before+admin.DefaultMaxConns {
+		t.Errorf("%d descriptors with %d idle admin connections, want at most %d (%d + the cap of %d)",
+			after, conns, before+admin.DefaultMaxConns, before, admin.DefaultMaxConns)
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	for range 3 {
+		resp, err := client.Get("http://" + httpAddr + "/healthz") //nolint:noctx // a test on loopback
+		if err != nil {
+			t.Fatalf("/healthz with %d idle connections: %v", conns, err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("/healthz with %d idle connections: %d", conns, resp.StatusCode)
+		}
+	}
+}
+
+// openFDs counts the open file descriptors of process pid.
+func openFDs(t *testing.T, pid int) int {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	return len(fds)
 }

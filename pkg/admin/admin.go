@@ -16,12 +16,31 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// DefaultMaxConns is the default cap on open admin connections: probes
+// and a scraper or two need a handful.
+const DefaultMaxConns = 64
+
+// Timeouts of the admin server: a client gets this long to send its
+// request headers, its whole request, to take the answer, and between
+// keep-alive requests. /metrics is the slowest answer, and small.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 10 * time.Second
+	idleTimeout       = 30 * time.Second
+	maxHeaderBytes    = 16 << 10
+)
+
 // Config configures a Server.
 type Config struct {
 	// Listen is the HTTP address, host:port.
 	Listen string
 	// Gatherer provides /metrics; nil serves the default registry.
 	Gatherer prometheus.Gatherer
+	// MaxConns caps the open connections; zero means DefaultMaxConns.
+	// At the cap a new connection closes the one idle the longest (see
+	// capListener), so idle clients cannot lock out health probes.
+	MaxConns int
 	// LoggerFactory creates the logger; nil means pion's default.
 	LoggerFactory logging.LoggerFactory
 }
@@ -32,7 +51,7 @@ type Server struct {
 	cfg   Config
 	log   logging.LeveledLogger
 	ready atomic.Bool
-	ln    net.Listener
+	ln    *capListener
 	srv   *http.Server
 	done  chan error
 }
@@ -45,8 +64,18 @@ func New(cfg Config) *Server {
 	if cfg.LoggerFactory == nil {
 		cfg.LoggerFactory = logging.NewDefaultLoggerFactory()
 	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
 	s := &Server{cfg: cfg, log: cfg.LoggerFactory.NewLogger("admin"), done: make(chan error, 1)}
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
 
 	return s
 }
@@ -80,10 +109,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen http %s: %w", s.cfg.Listen, err)
 	}
-	s.ln = ln
+	s.ln = newCapListener(ln, s.cfg.MaxConns)
+	s.srv.ConnState = s.ln.track
 	s.log.Infof("http listening %s", ln.Addr())
 	go func() {
-		err := s.srv.Serve(ln)
+		err := s.srv.Serve(s.ln)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
