@@ -449,10 +449,13 @@ const maxAmplification = 3
 
 // warnAmplification warns when --software or --response-origin make an
 // answer more than maxAmplification times the request that draws it:
-// what a forged-source flood gets reflected at its victim, per byte.
+// what a forged-source flood gets reflected at its victim, per byte. An
+// IPv6 answer's address counts at an IPv4 one's size (RatioAsIPv4): the
+// 12 bytes more are the client's own address, which no flag adds, and
+// judging them would warn at every dual-stack start with the defaults.
 func warnAmplification(log logging.LeveledLogger, srv *server.Server, o options) {
 	a := srv.MaxAmplification()
-	if a.Ratio() <= maxAmplification {
+	if a.RatioAsIPv4() <= maxAmplification {
 		return
 	}
 	var flags []string

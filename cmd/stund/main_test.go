@@ -469,11 +469,17 @@ func TestAmplificationWarning(t *testing.T) {
 	p := startStund(t, nil, "--listen", "127.0.0.1:0", "--http-listen", "", "--software", strings.Repeat("s", 40))
 	p.waitLog(t, warning)
 
-	p = startStund(t, nil, "--listen", "127.0.0.1:0", "--http-listen", "")
+	// With the defaults an IPv6 client's answer is 3.2x, but only by the
+	// length of its own address: a dual-stack start does not warn.
+	p = startStund(t, nil, "--listen", "127.0.0.1:0", "--listen", "[::1]:0", "--http-listen", "")
 	p.waitLog(t, ready) // the warning would come before
 	if strings.Contains(p.log(), "WARN") {
-		t.Errorf("warning with the defaults on IPv4 (2.7x at most):\n%s", p.log())
+		t.Errorf("warning with the defaults (2.7x at most, IPv6 addresses at IPv4 size):\n%s", p.log())
 	}
+
+	// An IPv6 RESPONSE-ORIGIN is the operator's: 88 bytes for 20.
+	p = startStund(t, nil, "--listen", "[::1]:0", "--http-listen", "", "--response-origin", "[2001:db8::1]:3478")
+	p.waitLog(t, regexp.MustCompile(`WARN .*answers to (IPv6) clients reach 88 bytes for a 20-byte request \(4\.4x, over 3x\) with --software "stund" \(5 bytes\) and --response-origin`))
 }
 
 // TestResponseOriginPerFamily runs the real binary with one origin per

@@ -621,10 +621,13 @@ func TestMaxAmplification(t *testing.T) {
 		listen string // started on it when set
 		want   Amplification
 	}{
-		{"defaults: an ipv6 client", Config{Software: "stund"}, "", Amplification{Request: 20, Response: 64, IPv6: true}},
+		// An IPv6 success is 64 bytes (3.2x), 52 with its own address at
+		// an IPv4 one's size: the 420 is worse.
+		{"defaults", Config{Software: "stund"}, "", Amplification{Request: 24, Response: 64}},
 		{"no software: the 420 is the worst", Config{}, "", Amplification{Request: 24, Response: 64}},
 		{"ipv4 origin", Config{Software: "stund", ResponseOrigin: origin4}, "", Amplification{Request: 20, Response: 64}},
-		{"long software", Config{Software: long}, "", Amplification{Request: 20, Response: 96, IPv6: true}},
+		{"long software", Config{Software: long}, "", Amplification{Request: 20, Response: 84}},
+		{"ipv6 origin", Config{Software: "stund", ResponseOrigin: []netip.AddrPort{netip.MustParseAddrPort("[2001:db8::1]:3478")}}, "", Amplification{Request: 20, Response: 88, IPv6: true, AddressExtra: 12}},
 		{"rfc3489 adds nothing worse", Config{RFC3489: true}, "", Amplification{Request: 24, Response: 64}},
 		{"listening on ipv4 only", Config{Software: "stund"}, "127.0.0.1:0", Amplification{Request: 24, Response: 64}},
 		{"listening on ipv4 only, long software", Config{Software: long}, "127.0.0.1:0", Amplification{Request: 20, Response: 84}},

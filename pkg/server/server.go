@@ -484,6 +484,10 @@ type Amplification struct {
 	Request, Response int
 	// IPv6 is the family of the client that gets this answer.
 	IPv6 bool
+	// AddressExtra is what the client's own IPv6 address adds to the
+	// answer over an IPv4 one: 12 bytes in an answer that carries it,
+	// else 0.
+	AddressExtra int
 }
 
 // Ratio is the answer's size over the request's.
@@ -495,12 +499,27 @@ func (a Amplification) Ratio() float64 {
 	return float64(a.Response) / float64(a.Request)
 }
 
+// ipv6AddressExtra is how much longer an IPv6 address attribute is than
+// an IPv4 one.
+const ipv6AddressExtra = 12
+
+// RatioAsIPv4 is Ratio with the client's own IPv6 address counted at the
+// size of an IPv4 one: what the configuration (SOFTWARE, RESPONSE-ORIGIN),
+// not the client's family, makes of the answer. MaxAmplification picks the
+// worst answer by it, so both families are judged on the same scale.
+func (a Amplification) RatioAsIPv4() float64 {
+	a.Response -= a.AddressExtra
+
+	return a.Ratio()
+}
+
 // MaxAmplification builds, with this server's configuration, the answers
 // that draw the most bytes per byte received: to the smallest Binding
 // request, to the smallest one with an unknown attribute (a 420) and, with
 // RFC3489, to the smallest classic ones, for each family the server can
 // answer (both before Start, or behind PROXY protocol). It returns the
-// worst. SOFTWARE and RESPONSE-ORIGIN are what an operator adds to it.
+// worst by RatioAsIPv4. SOFTWARE and RESPONSE-ORIGIN are what an
+// operator adds to it.
 func (s *Server) MaxAmplification() Amplification {
 	v4, v6 := s.families()
 	var reqs [][]byte
@@ -526,9 +545,12 @@ func (s *Server) MaxAmplification() Amplification {
 			continue
 		}
 		for _, req := range reqs {
-			resp, _ := s.h.handle(sc, req, src)
+			resp, res := s.h.handle(sc, req, src)
 			a := Amplification{Request: len(req), Response: len(resp), IPv6: src.Addr().Is6()}
-			if a.Ratio() > worst.Ratio() {
+			if a.IPv6 && res.outcome == outcomeSuccess {
+				a.AddressExtra = ipv6AddressExtra
+			}
+			if a.RatioAsIPv4() > worst.RatioAsIPv4() {
 				worst = a
 			}
 		}
