@@ -7,16 +7,19 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 )
 
-// tcpReadBuffer is each connection's read buffer: several small messages
-// fit, and an idle connection costs little.
+// tcpReadBuffer is the read buffer a connection borrows while bytes are
+// waiting in it: several small messages fit.
 const tcpReadBuffer = 512
 
 // serveTCP accepts connections on l until it is closed.
 func (s *Server) serveTCP(l *net.TCPListener) {
 	defer s.wg.Done()
+	pk := newParker(s)
+	defer pk.close() // the listener is closed: so are its idle connections
 	var delay time.Duration
 	for {
 		c, err := l.AcceptTCP()
@@ -34,7 +37,9 @@ func (s *Server) serveTCP(l *net.TCPListener) {
 		}
 		delay = 0
 		src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap() //nolint:forcetypeassert // a TCPConn's address
-		tc := &tcpConn{TCPConn: c}
+		tc := &tcpConn{TCPConn: c, parker: pk}
+		tc.st = streamState{peer: c.RemoteAddr().(*net.TCPAddr).AddrPort(), header: s.proxy.enabled} //nolint:forcetypeassert // a TCPConn's address
+		tc.st.in.c = c
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -55,7 +60,9 @@ func (s *Server) serveTCP(l *net.TCPListener) {
 		s.mu.Unlock()
 		s.metrics.tcpTotal.Inc()
 		s.metrics.tcpOpen.Inc()
-		go s.serveConn(tc)
+		if !pk.park(tc) { // until its first bytes arrive
+			go s.serveConn(tc)
+		}
 	}
 }
 
@@ -71,14 +78,19 @@ const (
 
 var rejectNames = [rejectCount]string{"none", "max_conns", "per_source"}
 
-// tcpConn is an accepted connection and the source whose per-source cap
-// it counts against.
+// tcpConn is an accepted connection, the source whose per-source cap it
+// counts against, and where serving it stands.
 type tcpConn struct {
 	*net.TCPConn
 	// source is the connection's key in Server.perSrc; invalid while it
 	// counts against no source (exempt, no cap, or a trusted proxy's
 	// connection before its header names the client).
 	source netip.Addr
+	// parker keeps the connection while it is idle; park is its place
+	// there.
+	parker *parker
+	park   parkLink
+	st     streamState
 }
 
 // admitLocked decides whether a new connection from src may stay open,
@@ -136,22 +148,27 @@ func (s *Server) admitClient(c stream, client netip.Addr) bool {
 	return false
 }
 
-// serveConn serves one accepted connection and keeps the books on it.
+// serveConn serves an accepted connection from where it stands, on the
+// calling goroutine, until it is parked or ends.
 func (s *Server) serveConn(c *tcpConn) {
-	defer func() {
-		_ = c.Close()
-		s.mu.Lock()
-		delete(s.conns, c.TCPConn)
-		if src := c.source; src.IsValid() {
-			if s.perSrc[src]--; s.perSrc[src] <= 0 {
-				delete(s.perSrc, src)
-			}
+	if !s.serveStream(c, c.st.peer) {
+		s.endConn(c)
+	}
+}
+
+// endConn closes an accepted connection and the books on it.
+func (s *Server) endConn(c *tcpConn) {
+	_ = c.Close()
+	s.mu.Lock()
+	delete(s.conns, c.TCPConn)
+	if src := c.source; src.IsValid() {
+		if s.perSrc[src]--; s.perSrc[src] <= 0 {
+			delete(s.perSrc, src)
 		}
-		s.mu.Unlock()
-		s.metrics.tcpOpen.Dec()
-		s.wg.Done()
-	}()
-	s.serveStream(c, c.RemoteAddr().(*net.TCPAddr).AddrPort()) //nolint:forcetypeassert // a TCPConn's address
+	}
+	s.mu.Unlock()
+	s.metrics.tcpOpen.Dec()
+	s.wg.Done()
 }
 
 // stream is what serveStream needs of a connection.
@@ -163,119 +180,246 @@ type stream interface {
 
 // serveStream reads STUN messages sent back to back on c (RFC 8489
 // §6.2.2) and answers each one on the same stream, until the peer closes
-// it, it idles too long, its framing breaks or the server closes.
-func (s *Server) serveStream(c stream, peer netip.AddrPort) {
-	r := bufio.NewReaderSize(c, tcpReadBuffer)
-	if s.proxy.enabled {
+// it, it idles too long, its framing breaks or the server closes. An
+// accepted connection that is idle, with nothing buffered, is parked
+// instead (see parker): serveStream then returns true, and is called
+// again from where it stood once bytes arrive. Idle, a connection holds
+// no buffer and no goroutine.
+func (s *Server) serveStream(c stream, peer netip.AddrPort) (parked bool) {
+	st := &streamState{peer: peer, header: s.proxy.enabled}
+	st.in.c = c
+	tc, _ := c.(*tcpConn)
+	if tc != nil {
+		st = &tc.st
+	}
+	defer func() {
+		if !parked {
+			st.in.release()
+		}
+	}()
+	// Bytes arrived, or the connection cannot be parked: read before
+	// parking again.
+	woken := true
+	if st.header {
 		if !s.armRead(c) {
 			return
 		}
-		client, pr := s.proxy.readStreamHeader(r, peer)
-		if pr != proxyNone {
-			var t tally
-			t.proxy[pr]++
-			s.metrics.flush(transportTCP, &t)
-			if s.debug {
-				s.logProxy("tcp", peer, client, pr)
-			}
-			if pr.refused() {
-				return
-			}
+		if st.in.wait() != nil {
+			return false // closed or idle before a byte
 		}
-		peer = client
-		if pr == proxyAccepted && !s.admitClient(c, client.Addr()) {
-			return
+		woken = false
+		var ok bool
+		if st.peer, ok = s.streamHeader(c, st.in.r, st.peer); !ok {
+			return false
 		}
-	}
-	fam := familyOf(peer.Addr())
-	var msg []byte
-	var sc *scratch
-	var t tally
-	// count tallies one message, classifying the source of each Binding
-	// request on its own, and writes its debug line.
-	count := func(res result, n, sent int) {
-		class := s.classifyRequest(peer.Addr(), res)
-		t.add(fam, class, res, n)
-		t.out += sent
-		s.metrics.flush(transportTCP, &t)
-		if s.debug {
-			s.logRequest("tcp", peer.String(), class, res)
-		}
+		st.header = false
 	}
 	for {
 		// A fresh deadline per message, but never one that undoes Close's.
 		if !s.armRead(c) {
 			return
 		}
-		var res result
-		msg, res = s.readMessage(r, msg)
-		if res.reason == reasonNone && len(msg) == 0 {
-			return // closed, idle or the server is stopping
+		if !woken && tc != nil && st.in.releaseIfEmpty() && tc.parker.park(tc) {
+			return true
 		}
-		if res.outcome == outcomeDiscard {
-			// The framing is broken: nothing after it can be trusted.
-			count(res, len(msg), 0)
-
-			return
+		if st.in.wait() != nil {
+			return false // closed, idle or the server is stopping
 		}
-		if sc == nil {
-			sc = newScratch()
-		}
-		resp, res := s.h.handle(sc, msg, peer)
-		if resp != nil && s.limit != nil && s.limited(peer, s.limit.now(), &res) {
-			resp = nil
-		}
-		sent := 0
-		var werr error
-		if resp != nil {
-			_ = c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
-			sent, werr = c.Write(resp)
-		}
-		count(res, len(msg), sent)
-		if werr != nil {
-			s.log.Debugf("write tcp to %s: %v", peer, werr)
-
-			return
-		}
-		if res.reason == reasonBadCookie {
-			return // not STUN after all: stop reading
+		woken = false
+		if !s.serveMessage(c, st.in.r, st.peer) {
+			return false
 		}
 	}
 }
 
-// readMessage reads one whole message into buf. It returns an empty
-// message and reasonNone when the stream ends, and a discard result when
-// the header cannot start a STUN message or announces more than the
-// maximum size.
-func (s *Server) readMessage(r *bufio.Reader, buf []byte) ([]byte, result) {
-	// Peek first: an idle connection waits here holding no message
-	// buffer, which is allocated only once a message starts.
+// streamState is where serving a stream stands between messages: all
+// that a parked connection keeps.
+type streamState struct {
+	in     streamReader
+	peer   netip.AddrPort // the client answered about
+	header bool           // a PROXY header is still to be read
+}
+
+// streamHeader reads the PROXY protocol header at the start of a
+// connection from peer and counts it. It returns the client every request
+// on the connection is answered about, and false when the connection is
+// to be closed: a refused header, or a client already at its per-source
+// cap.
+func (s *Server) streamHeader(c stream, r *bufio.Reader, peer netip.AddrPort) (netip.AddrPort, bool) {
+	client, pr := s.proxy.readStreamHeader(r, peer)
+	if pr != proxyNone {
+		var t tally
+		t.proxy[pr]++
+		s.metrics.flush(transportTCP, &t)
+		if s.debug {
+			s.logProxy("tcp", peer, client, pr)
+		}
+		if pr.refused() {
+			return peer, false
+		}
+	}
+	if pr == proxyAccepted && !s.admitClient(c, client.Addr()) {
+		return peer, false
+	}
+
+	return client, true
+}
+
+// serveMessage reads one message from r, answers it on c and counts it.
+// It reports whether the connection goes on. The message and the answer
+// live in pooled buffers, put back before it returns.
+func (s *Server) serveMessage(c stream, r *bufio.Reader, peer netip.AddrPort) bool {
+	// count tallies one message, classifying the source of each Binding
+	// request on its own, and writes its debug line.
+	count := func(res result, n, sent int) {
+		var t tally
+		class := s.classifyRequest(peer.Addr(), res)
+		t.add(familyOf(peer.Addr()), class, res, n)
+		t.out += sent
+		s.metrics.flush(transportTCP, &t)
+		if s.debug {
+			s.logRequest("tcp", peer.String(), class, res)
+		}
+	}
+	msg, n, res := s.readMessage(r)
+	if res.reason == reasonNone && msg == nil {
+		return false // closed, idle or the server is stopping
+	}
+	if res.outcome == outcomeDiscard {
+		// The framing is broken: nothing after it can be trusted.
+		count(res, n, 0)
+
+		return false
+	}
+	defer messages.Put(msg)
+	sc := scratches.Get().(*scratch) //nolint:forcetypeassert // the pool holds only these
+	defer scratches.Put(sc)
+	resp, res := s.h.handle(sc, msg.b, peer)
+	if resp != nil && s.limit != nil && s.limited(peer, s.limit.now(), &res) {
+		resp = nil
+	}
+	sent := 0
+	var werr error
+	if resp != nil {
+		_ = c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
+		sent, werr = c.Write(resp)
+	}
+	count(res, n, sent)
+	if werr != nil {
+		s.log.Debugf("write tcp to %s: %v", peer, werr)
+
+		return false
+	}
+
+	return res.reason != reasonBadCookie // not STUN after all: stop reading
+}
+
+// Pools of what a TCP connection needs only while it reads and answers a
+// message: its read buffer, the message, and the handler's scratch space.
+var (
+	readers   = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, tcpReadBuffer) }}
+	messages  = sync.Pool{New: func() any { return new(message) }}
+	scratches = sync.Pool{New: func() any { return newScratch() }}
+)
+
+// message is a pooled buffer holding one message read from a stream.
+type message struct{ b []byte }
+
+// streamReader reads a connection through a pooled buffer that it holds
+// only while bytes are waiting in it: an idle connection holds none.
+type streamReader struct {
+	c     io.Reader
+	r     *bufio.Reader // the borrowed buffer; nil while idle
+	first [1]byte       // the byte that ended the wait
+	ahead bool          // first is still to be read through r
+}
+
+// wait returns once a message has started, with r ready to read it: at
+// once when bytes are already buffered, else once a byte arrives. It
+// fails when the connection ends or its read deadline passes.
+func (sr *streamReader) wait() error {
+	if sr.r != nil && sr.r.Buffered() > 0 {
+		return nil
+	}
+	sr.release()
+	if _, err := io.ReadFull(sr.c, sr.first[:]); err != nil {
+		return err
+	}
+	sr.ahead = true
+	sr.r = readers.Get().(*bufio.Reader) //nolint:forcetypeassert // the pool holds only these
+	sr.r.Reset(sr)
+
+	return nil
+}
+
+// Read is what the borrowed buffer reads from: the byte that ended the
+// wait, then the connection.
+func (sr *streamReader) Read(p []byte) (int, error) {
+	if sr.ahead && len(p) > 0 {
+		p[0], sr.ahead = sr.first[0], false
+
+		return 1, nil
+	}
+
+	return sr.c.Read(p)
+}
+
+// releaseIfEmpty puts the borrowed buffer back when it holds nothing, and
+// reports whether the reader is left without one.
+func (sr *streamReader) releaseIfEmpty() bool {
+	if sr.r != nil && sr.r.Buffered() > 0 {
+		return false
+	}
+	sr.release()
+
+	return true
+}
+
+// release puts the borrowed buffer back, with whatever it still holds.
+func (sr *streamReader) release() {
+	if sr.r != nil {
+		sr.r.Reset(nil)
+		readers.Put(sr.r)
+		sr.r, sr.ahead = nil, false
+	}
+}
+
+// readMessage reads one whole message from r into a pooled buffer, to be
+// put back in messages once answered, and returns its length. It returns
+// no message and reasonNone when the stream ends, and a discard result,
+// with the bytes it took, when the header cannot start a STUN message,
+// announces more than the maximum size or is cut short.
+func (s *Server) readMessage(r *bufio.Reader) (*message, int, result) {
+	// Peek first: the header is judged before any buffer is taken.
 	hdr, err := r.Peek(headerSize)
 	if err != nil {
 		if len(hdr) > 0 && errors.Is(err, io.EOF) {
-			return hdr, discard(reasonShort)
+			return nil, len(hdr), discard(reasonShort)
 		}
 
-		return buf[:0], result{}
+		return nil, 0, result{}
 	}
 	if hdr[0]&0xC0 != 0 {
-		return hdr, discard(reasonNotSTUN)
+		return nil, len(hdr), discard(reasonNotSTUN)
 	}
 	length := int(binary.BigEndian.Uint16(hdr[2:4]))
 	if length%4 != 0 {
-		return hdr, discard(reasonBadLength)
+		return nil, len(hdr), discard(reasonBadLength)
 	}
 	total := headerSize + length
 	if total > s.cfg.MaxMessageSize {
-		return hdr, discard(reasonTooLarge)
+		return nil, len(hdr), discard(reasonTooLarge)
 	}
-	if cap(buf) < total {
-		buf = make([]byte, 0, min(max(total, tcpReadBuffer), s.cfg.MaxMessageSize))
+	m := messages.Get().(*message) //nolint:forcetypeassert // the pool holds only these
+	if cap(m.b) < total {
+		m.b = make([]byte, 0, min(max(total, tcpReadBuffer), s.cfg.MaxMessageSize))
 	}
-	buf = buf[:total]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return buf[:0], discard(reasonShort)
+	m.b = m.b[:total]
+	if _, err := io.ReadFull(r, m.b); err != nil {
+		messages.Put(m)
+
+		return nil, 0, discard(reasonShort)
 	}
 
-	return buf, result{}
+	return m, total, result{}
 }
