@@ -17,7 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/stund/stund/internal/kubetest"
-	"github.com/stund/stund/pkg/server"
+	"github.com/stund/stund/internal/stund/server"
 )
 
 // lab describes a one-node cluster whose Service fronts a real stund on

@@ -15,8 +15,8 @@ import (
 
 	"github.com/pion/logging"
 
+	"github.com/stund/stund/internal/stuncheck/load"
 	"github.com/stund/stund/pkg/check"
-	"github.com/stund/stund/pkg/load"
 )
 
 const loadUsage = `Usage: stuncheck load [flags] TARGET

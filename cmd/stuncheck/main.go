@@ -17,8 +17,8 @@ import (
 
 	"github.com/pion/logging"
 
+	"github.com/stund/stund/internal/stuncheck/diagnose"
 	"github.com/stund/stund/pkg/check"
-	"github.com/stund/stund/pkg/kube"
 )
 
 const (
@@ -134,7 +134,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 		if len(rest) == 0 {
 			break
 		}
-		if _, ok := kube.ParseServiceRef(rest[0]); ok {
+		if _, ok := diagnose.ParseServiceRef(rest[0]); ok {
 			services = append(services, rest[0])
 		} else {
 			targets = append(targets, rest[0])
@@ -196,7 +196,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 	}
 	if len(cfg.Targets) == 0 { // a Service with nothing to probe: its findings say why
 		rep := &check.Report{Verdict: check.Inconclusive}
-		diagnose(rep, kts)
+		addFindings(rep, kts)
 		if err := writeReport(stdout, rep, output, color); err != nil {
 			fmt.Fprintf(stderr, "stuncheck: write output: %v\n", err)
 		}
@@ -221,7 +221,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 
 		return exitError
 	}
-	diagnose(rep, kts)
+	addFindings(rep, kts)
 	if err = writeReport(stdout, rep, output, color); err != nil {
 		fmt.Fprintf(stderr, "stuncheck: write output: %v\n", err)
 

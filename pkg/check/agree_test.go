@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/stund/stund/internal/netclass"
+	"github.com/stund/stund/internal/stund/server"
 	"github.com/stund/stund/pkg/check"
-	"github.com/stund/stund/pkg/server"
 )
 
 // TestClassesAgreeWithStund checks that stuncheck and stund judge every

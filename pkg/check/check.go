@@ -13,7 +13,7 @@ import (
 
 	"github.com/pion/logging"
 
-	"github.com/stund/stund/pkg/client"
+	"github.com/stund/stund/internal/stuncheck/client"
 )
 
 // DefaultTimeout bounds each probe, UDP retransmissions included.
@@ -134,9 +134,9 @@ type Report struct {
 	PublicIPs []PublicIP
 	// Probes has one entry per target address and transport.
 	Probes []Probe
-	// Findings are what a diagnosis of the path (pkg/kube's, for a
-	// Kubernetes Service) found, most severe first. Nil when no diagnosis
-	// ran; empty when one ran and found nothing.
+	// Findings are what a diagnosis of the path (stuncheck's Kubernetes
+	// diagnosis, for a Service) found, most severe first. Nil when no
+	// diagnosis ran; empty when one ran and found nothing.
 	Findings []Finding
 }
 

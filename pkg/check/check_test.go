@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stund/stund/internal/stuncheck/client"
+	"github.com/stund/stund/internal/stund/server"
+	"github.com/stund/stund/internal/stund/server/servertest"
+	"github.com/stund/stund/internal/stuntest"
 	"github.com/stund/stund/pkg/check"
-	"github.com/stund/stund/pkg/client"
-	"github.com/stund/stund/pkg/client/clienttest"
-	"github.com/stund/stund/pkg/server"
-	"github.com/stund/stund/pkg/server/servertest"
 )
 
 var (
@@ -100,7 +100,7 @@ func TestRealServers(t *testing.T) {
 	servers := map[string]func(t *testing.T) []netip.AddrPort{
 		"stund": startStund,
 		"coturn": func(t *testing.T) []netip.AddrPort {
-			c := clienttest.StartCoturn(t, []netip.Addr{v4, v6}, "--no-rfc5780")
+			c := stuntest.StartCoturn(t, []netip.Addr{v4, v6}, "--no-rfc5780")
 
 			return []netip.AddrPort{c.Addr(v4), c.Addr(v6)}
 		},
@@ -155,40 +155,40 @@ func TestScriptedPaths(t *testing.T) {
 	public := ip("203.0.113.10")
 	tests := []struct {
 		name    string
-		resp    *clienttest.Responder
+		resp    *stuntest.Responder
 		verdict check.Verdict
 		want    []wantProbe
 	}{
 		{
-			name: "preserved", resp: &clienttest.Responder{Mapped: fixed(ap("203.0.113.10:40000"))}, verdict: check.Preserved,
+			name: "preserved", resp: &stuntest.Responder{Mapped: fixed(ap("203.0.113.10:40000"))}, verdict: check.Preserved,
 			want: []wantProbe{{check.UDP, check.IPv4, check.Preserved, check.ReasonPortChanged, public}, {check.TCP, check.IPv4, check.Preserved, check.ReasonPortChanged, public}},
 		},
 		{
-			name: "kube-proxy masquerade", resp: &clienttest.Responder{Mapped: fixed(ap("10.0.0.1:39807"))}, verdict: check.Rewritten,
+			name: "kube-proxy masquerade", resp: &stuntest.Responder{Mapped: fixed(ap("10.0.0.1:39807"))}, verdict: check.Rewritten,
 			want: []wantProbe{{check.UDP, check.IPv4, check.Rewritten, check.ReasonPrivate, ip("10.0.0.1")}, {check.TCP, check.IPv4, check.Rewritten, check.ReasonPrivate, ip("10.0.0.1")}},
 		},
 		{
-			name: "cgnat", resp: &clienttest.Responder{Mapped: fixed(ap("100.64.0.9:1"))}, verdict: check.Rewritten,
+			name: "cgnat", resp: &stuntest.Responder{Mapped: fixed(ap("100.64.0.9:1"))}, verdict: check.Rewritten,
 			want: []wantProbe{{check.UDP, check.IPv4, check.Rewritten, check.ReasonCGNAT, ip("100.64.0.9")}, {check.TCP, check.IPv4, check.Rewritten, check.ReasonCGNAT, ip("100.64.0.9")}},
 		},
 		{
-			name: "other public", resp: &clienttest.Responder{Mapped: fixed(ap("192.0.2.50:1"))}, verdict: check.Rewritten,
+			name: "other public", resp: &stuntest.Responder{Mapped: fixed(ap("192.0.2.50:1"))}, verdict: check.Rewritten,
 			want: []wantProbe{{check.UDP, check.IPv4, check.Rewritten, check.ReasonOtherPublic, ip("192.0.2.50")}, {check.TCP, check.IPv4, check.Rewritten, check.ReasonOtherPublic, ip("192.0.2.50")}},
 		},
 		{
 			name: "udp rewritten, tcp preserved", verdict: check.Rewritten,
-			resp: &clienttest.Responder{Mapped: fixed(ap("10.0.0.1:39807")), MappedTCP: fixed(ap("203.0.113.10:40000"))},
+			resp: &stuntest.Responder{Mapped: fixed(ap("10.0.0.1:39807")), MappedTCP: fixed(ap("203.0.113.10:40000"))},
 			want: []wantProbe{{check.UDP, check.IPv4, check.Rewritten, check.ReasonPrivate, ip("10.0.0.1")}, {check.TCP, check.IPv4, check.Preserved, check.ReasonPortChanged, public}},
 		},
 		{
 			// Issue 13 item 14: family IPv6 with a 4-byte address was
 			// read as [2010:a746::] and judged rewritten (exit 1).
 			name: "short xor-mapped-address", verdict: check.Inconclusive,
-			resp: &clienttest.Responder{XORMappedRaw: []byte{0x00, 0x02, 0x00, 0x01, 0x20, 0x10, 0xa7, 0x46}},
+			resp: &stuntest.Responder{XORMappedRaw: []byte{0x00, 0x02, 0x00, 0x01, 0x20, 0x10, 0xa7, 0x46}},
 			want: []wantProbe{{check.UDP, check.IPv4, check.Inconclusive, check.ReasonInvalidResponse, netip.Addr{}}, {check.TCP, check.IPv4, check.Inconclusive, check.ReasonInvalidResponse, netip.Addr{}}},
 		},
 		{
-			name: "error response", resp: &clienttest.Responder{ErrorCode: 400}, verdict: check.Inconclusive,
+			name: "error response", resp: &stuntest.Responder{ErrorCode: 400}, verdict: check.Inconclusive,
 			want: []wantProbe{{check.UDP, check.IPv4, check.Inconclusive, check.ReasonErrorResponse, netip.Addr{}}, {check.TCP, check.IPv4, check.Inconclusive, check.ReasonErrorResponse, netip.Addr{}}},
 		},
 	}
@@ -205,7 +205,7 @@ func TestScriptedPaths(t *testing.T) {
 }
 
 func TestSplitTransportHint(t *testing.T) {
-	r := &clienttest.Responder{Mapped: fixed(ap("10.0.0.1:39807")), MappedTCP: fixed(ap("203.0.113.10:40000"))}
+	r := &stuntest.Responder{Mapped: fixed(ap("10.0.0.1:39807")), MappedTCP: fixed(ap("203.0.113.10:40000"))}
 	addr := r.Start(t, v4)
 	rep := run(t, check.Config{Targets: targets(t, addr), ExpectIPs: []netip.Addr{ip("203.0.113.10")}})
 	if !contains(rep.Probes[0].Hint, "Cilium") {
@@ -218,8 +218,8 @@ func contains(s, sub string) bool {
 }
 
 func TestNoAnswer(t *testing.T) {
-	silent := clienttest.Silent(t, v4)
-	closed := netip.AddrPortFrom(v4, clienttest.FreePort(t, []netip.Addr{v4}))
+	silent := stuntest.Silent(t, v4)
+	closed := netip.AddrPortFrom(v4, stuntest.FreePort(t, []netip.Addr{v4}))
 	tests := []struct {
 		name    string
 		addr    netip.AddrPort
@@ -251,7 +251,7 @@ func TestNoAnswer(t *testing.T) {
 // TestPublicIPDiscovery checks the majority rule over reference servers.
 func TestPublicIPDiscovery(t *testing.T) {
 	ref := func(t *testing.T, mapped string) string {
-		r := &clienttest.Responder{Mapped: fixed(ap(mapped))}
+		r := &stuntest.Responder{Mapped: fixed(ap(mapped))}
 
 		return r.Start(t, v4).String()
 	}
@@ -270,7 +270,7 @@ func TestPublicIPDiscovery(t *testing.T) {
 		{
 			name: "majority of the answering", verdict: check.Preserved, wantIP: ip("203.0.113.10"),
 			refs: func(t *testing.T) []string {
-				return []string{ref(t, "203.0.113.10:1"), clienttest.Silent(t, v4).String()}
+				return []string{ref(t, "203.0.113.10:1"), stuntest.Silent(t, v4).String()}
 			},
 		},
 		{
@@ -281,13 +281,13 @@ func TestPublicIPDiscovery(t *testing.T) {
 		},
 		{
 			name: "no answer", verdict: check.Inconclusive,
-			refs: func(t *testing.T) []string { return []string{clienttest.Silent(t, v4).String()} },
+			refs: func(t *testing.T) []string { return []string{stuntest.Silent(t, v4).String()} },
 		},
 		{name: "no references", verdict: check.Inconclusive, refs: func(t *testing.T) []string { return []string{} }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			target := &clienttest.Responder{Mapped: fixed(ap("203.0.113.10:5000"))}
+			target := &stuntest.Responder{Mapped: fixed(ap("203.0.113.10:5000"))}
 			addr := target.Start(t, v4)
 			rep := run(t, check.Config{
 				Targets: targets(t, addr), References: tc.refs(t), Timeout: 500 * time.Millisecond,
@@ -310,7 +310,7 @@ func TestNATBehavior(t *testing.T) {
 	b := ip("127.0.0.2")
 	tests := []struct {
 		name      string
-		srv       *clienttest.RFC5780
+		srv       *stuntest.RFC5780
 		mapping   check.Behavior
 		filtering check.Behavior
 		noNAT     bool
@@ -318,19 +318,19 @@ func TestNATBehavior(t *testing.T) {
 	}{
 		// Loopback has no NAT: the server sees the local address, so
 		// RFC 5780 §4.3 ends the mapping test at its first step.
-		{name: "open", srv: &clienttest.RFC5780{}, mapping: check.EndpointIndependent, filtering: check.EndpointIndependent, noNAT: true, detail: "No NAT"},
-		{name: "address filtering", srv: &clienttest.RFC5780{DropChangedIP: true}, mapping: check.EndpointIndependent, filtering: check.AddressDependent, noNAT: true},
-		{name: "port filtering", srv: &clienttest.RFC5780{DropChangedPort: true}, mapping: check.EndpointIndependent, filtering: check.AddressAndPortDependent, noNAT: true},
+		{name: "open", srv: &stuntest.RFC5780{}, mapping: check.EndpointIndependent, filtering: check.EndpointIndependent, noNAT: true, detail: "No NAT"},
+		{name: "address filtering", srv: &stuntest.RFC5780{DropChangedIP: true}, mapping: check.EndpointIndependent, filtering: check.AddressDependent, noNAT: true},
+		{name: "port filtering", srv: &stuntest.RFC5780{DropChangedPort: true}, mapping: check.EndpointIndependent, filtering: check.AddressAndPortDependent, noNAT: true},
 		// A mapped port other than the local one: a NAT, tested in full.
-		{name: "symmetric mapping", srv: &clienttest.RFC5780{PortPerDestination: true}, mapping: check.AddressAndPortDependent, filtering: check.EndpointIndependent},
+		{name: "symmetric mapping", srv: &stuntest.RFC5780{PortPerDestination: true}, mapping: check.AddressAndPortDependent, filtering: check.EndpointIndependent},
 		// A classic RFC 3489 server offers CHANGED-ADDRESS only: the tests
 		// use it, and say so.
 		{
-			name: "classic server", srv: &clienttest.RFC5780{Classic: true, DropChangedIP: true},
+			name: "classic server", srv: &stuntest.RFC5780{Classic: true, DropChangedIP: true},
 			mapping: check.EndpointIndependent, filtering: check.AddressDependent, noNAT: true, detail: "CHANGED-ADDRESS",
 		},
 		{
-			name: "classic server, symmetric mapping", srv: &clienttest.RFC5780{Classic: true, PortPerDestination: true},
+			name: "classic server, symmetric mapping", srv: &stuntest.RFC5780{Classic: true, PortPerDestination: true},
 			mapping: check.AddressAndPortDependent, filtering: check.EndpointIndependent, detail: "CHANGED-ADDRESS",
 		},
 	}
@@ -366,7 +366,7 @@ func TestNATBehavior(t *testing.T) {
 		}
 	})
 	t.Run("no other-address, behind a NAT", func(t *testing.T) {
-		addr := (&clienttest.Responder{Mapped: fixed(ap("203.0.113.10:40000"))}).Start(t, v4)
+		addr := (&stuntest.Responder{Mapped: fixed(ap("203.0.113.10:40000"))}).Start(t, v4)
 		rep := run(t, check.Config{Targets: targets(t, addr), ExpectIPs: []netip.Addr{ip("203.0.113.10")}, Transports: []check.Transport{check.UDP}, NATBehavior: true})
 		n := rep.Probes[0].NAT
 		if n == nil || n.NoNAT || n.Mapping != check.BehaviorUnknown || n.Filtering != check.BehaviorUnknown || n.Detail == "" {
@@ -434,7 +434,7 @@ func itoa(p uint16) string {
 // out endpoint-independent, and the probe must report OTHER-ADDRESS.
 func TestNATBehaviorCoturn(t *testing.T) {
 	second := ip("127.0.0.2")
-	c := clienttest.StartCoturn(t, []netip.Addr{v4, second})
+	c := stuntest.StartCoturn(t, []netip.Addr{v4, second})
 	rep := run(t, check.Config{Targets: targets(t, c.Addr(v4)), ExpectIPs: []netip.Addr{v4},
 		Transports: []check.Transport{check.UDP}, NATBehavior: true})
 	if len(rep.Probes) != 1 {

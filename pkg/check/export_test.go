@@ -3,7 +3,7 @@ package check
 import (
 	"fmt"
 
-	"github.com/stund/stund/pkg/client"
+	"github.com/stund/stund/internal/stuncheck/client"
 )
 
 var errNoResponseForTest = fmt.Errorf("udp [2001:db8::7]:3478: %w after 7 transmissions", client.ErrNoResponse)
