@@ -82,6 +82,13 @@ Examples:
   stuncheck load --transport tcp --connections 100 --window 4 [2001:db8::7]:3478
 `
 
+// Exit codes of stuncheck load besides exitUsage and exitError; its
+// --help lists them.
+const (
+	exitLoadOK     = 0 // every response valid, loss within --max-loss
+	exitLoadFailed = 1 // invalid responses, or loss above --max-loss
+)
+
 // runLoad is the load subcommand; it returns the exit code.
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("stuncheck load", flag.ContinueOnError)
@@ -178,7 +185,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		if errors.Is(err, load.ErrConfig) {
-			return usageErr("%v", strings.TrimPrefix(err.Error(), load.ErrConfig.Error()+": "))
+			return usageErr("%v", err)
 		}
 		fmt.Fprintf(stderr, "stuncheck load: %v\n", err)
 
@@ -196,11 +203,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch res.Verdict(maxLoss) {
 	case load.VerdictOK:
-		return 0
+		return exitLoadOK
 	case load.VerdictNoResponse:
 		return exitError
 	default:
-		return 1
+		return exitLoadFailed
 	}
 }
 

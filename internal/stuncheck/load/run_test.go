@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -229,23 +230,35 @@ func TestRunConfig(t *testing.T) {
 		name   string
 		target netip.AddrPort
 		opts   []Option
+		option string // the ConfigError's Option
 	}{
-		{"no port", netip.AddrPortFrom(v4, 0), nil},
-		{"unspecified", netip.MustParseAddrPort("0.0.0.0:3478"), nil},
-		{"network", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithNetwork("sctp")}},
-		{"connections", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithConnections(0)}},
-		{"window", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithWindow(0)}},
-		{"rate", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithRate(-1)}},
-		{"rate too high for timeout", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithRate(1e9), WithConnections(1), WithTimeout(time.Minute)}},
-		{"duration", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithDuration(0)}},
-		{"batch", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithBatch(5000)}},
-		{"progress", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithProgress(0, func(Progress) {})}},
+		{"no port", netip.AddrPortFrom(v4, 0), nil, "target"},
+		{"unspecified", netip.MustParseAddrPort("0.0.0.0:3478"), nil, "target"},
+		{"network", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithNetwork("sctp")}, "network"},
+		{"connections", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithConnections(0)}, "connections"},
+		{"window", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithWindow(0)}, "window"},
+		{"rate", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithRate(-1)}, "rate"},
+		{"rate too high for timeout", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithRate(1e9), WithConnections(1), WithTimeout(time.Minute)}, "rate"},
+		{"duration", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithDuration(0)}, "duration"},
+		{"batch", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithBatch(5000)}, "batch"},
+		{"mapped", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithMappedCheck(MappedOff + 1)}, "mapped"},
+		{"progress", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithProgress(0, func(Progress) {})}, "progress"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Run(context.Background(), tc.target, tc.opts...); !errors.Is(err, ErrConfig) {
-				t.Errorf("error %v, want ErrConfig", err)
+			_, err := Run(context.Background(), tc.target, tc.opts...)
+			var ce *ConfigError
+			if !errors.Is(err, ErrConfig) || !errors.As(err, &ce) || ce.Option != tc.option {
+				t.Fatalf("error %#v, want a ConfigError for %s wrapping ErrConfig", err, tc.option)
+			}
+			// The message is the command's to print as it is, without
+			// the sentinel's words in front.
+			if strings.Contains(err.Error(), ErrConfig.Error()) {
+				t.Errorf("message %q", err)
 			}
 		})
+	}
+	if _, err := ParseMappedCheck("nat"); !errors.Is(err, ErrConfig) {
+		t.Errorf("ParseMappedCheck(nat): %v, want ErrConfig", err)
 	}
 }
 
