@@ -46,25 +46,26 @@ const apiTimeout = 15 * time.Second
 var errAPI = errors.New("kubernetes API")
 
 // readServices reads each svc/NAME reference and returns its probe
-// targets.
+// targets. A mistake in the flags or the names is a flagError; an API
+// server that does not answer wraps errAPI.
 func (k *kubeFlags) readServices(ctx context.Context, refs []string) ([]kubeTarget, error) {
 	if len(refs) == 0 {
 		if k.kubeconfig != "" || k.context != "" || k.namespace != "" {
-			return nil, fmt.Errorf("%w: --kubeconfig, --context and -n apply only to svc/NAME targets", check.ErrUsage)
+			return nil, flagErrorf("--kubeconfig, --context and -n apply only to svc/NAME targets")
 		}
 
 		return nil, nil
 	}
 	cfg, ns, err := cluster.ClientConfig(k.kubeconfig, k.context)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", check.ErrUsage, err)
+		return nil, flagError{err}
 	}
 	if k.namespace != "" {
 		ns = k.namespace
 	}
 	cs, err := cluster.NewClient(cfg, "stuncheck")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", check.ErrUsage, err)
+		return nil, flagError{err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
@@ -72,12 +73,12 @@ func (k *kubeFlags) readServices(ctx context.Context, refs []string) ([]kubeTarg
 	for _, ref := range refs {
 		name, _ := diagnose.ParseServiceRef(ref)
 		if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
-			return nil, fmt.Errorf("%w: %s: %q is not a Service name: %s", check.ErrUsage, ref, name, strings.Join(errs, "; "))
+			return nil, flagErrorf("%s: %q is not a Service name: %s", ref, name, strings.Join(errs, "; "))
 		}
 		cl, err := diagnose.ReadService(ctx, cs, ns, name)
 		if err != nil {
-			if diagnose.IsNotFound(err) {
-				return nil, fmt.Errorf("%w: %w", check.ErrUsage, err)
+			if errors.Is(err, diagnose.ErrServiceNotFound) {
+				return nil, flagErrorf("%w (check -n/--namespace and --context)", err)
 			}
 
 			return nil, fmt.Errorf("%w: %w", errAPI, err)

@@ -229,7 +229,7 @@ func parseRatio(s string) (float64, error) {
 func resolveTarget(ctx context.Context, s string) (netip.AddrPort, error) {
 	t, err := check.ParseTarget(s)
 	if err != nil {
-		return netip.AddrPort{}, errors.New(strings.TrimPrefix(err.Error(), "usage: "))
+		return netip.AddrPort{}, err
 	}
 	if ip, ok := t.IP(); ok {
 		return netip.AddrPortFrom(ip, t.Port), nil

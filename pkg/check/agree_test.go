@@ -1,4 +1,4 @@
-package check_test
+package check
 
 import (
 	"net/netip"
@@ -6,7 +6,6 @@ import (
 
 	"github.com/stund/stund/internal/netclass"
 	"github.com/stund/stund/internal/stund/server"
-	"github.com/stund/stund/pkg/check"
 )
 
 // TestClassesAgreeWithStund checks that stuncheck and stund judge every
@@ -16,9 +15,9 @@ import (
 func TestClassesAgreeWithStund(t *testing.T) {
 	for _, r := range netclass.Ranges() {
 		for _, a := range []netip.Addr{r.Prefix.Addr(), lastAddr(r.Prefix)} {
-			public := check.Classify(a) == check.ClassPublic
+			public := classify(a) == classPublic
 			if nonPublic := server.IsNonPublic(a); public == nonPublic {
-				t.Errorf("%s (%s, %s): stuncheck says %s, stund says non-public %v", a, r.Prefix, r.Name, check.Classify(a), nonPublic)
+				t.Errorf("%s (%s, %s): stuncheck says %s, stund says non-public %v", a, r.Prefix, r.Name, classify(a), nonPublic)
 			}
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stund/stund/internal/stuncheck/client"
 	"github.com/stund/stund/internal/stund/server"
 	"github.com/stund/stund/internal/stund/server/servertest"
 	"github.com/stund/stund/internal/stuntest"
@@ -123,7 +122,7 @@ func TestRealServers(t *testing.T) {
 			})
 			t.Run("rewritten", func(t *testing.T) {
 				rep := run(t, check.Config{Targets: tgs, ExpectIPs: []netip.Addr{ip("203.0.113.10"), ip("2001:db8::10")}})
-				if rep.Verdict != check.Rewritten || rep.Verdict.ExitCode() != 1 {
+				if rep.Verdict != check.Rewritten {
 					t.Errorf("verdict %s", rep.Verdict)
 				}
 				checkProbes(t, rep, []wantProbe{
@@ -233,11 +232,10 @@ func TestNoAnswer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := run(t, check.Config{
+			rep := run(t, check.WithRTO(check.Config{
 				Targets: targets(t, tc.addr), ExpectIPs: []netip.Addr{v4}, Timeout: tc.timeout,
-				ClientOptions: []client.Option{client.WithRTO(50 * time.Millisecond)},
-			})
-			if rep.Verdict != check.Inconclusive || rep.Verdict.ExitCode() != 3 {
+			}, 50*time.Millisecond))
+			if rep.Verdict != check.Inconclusive {
 				t.Errorf("verdict %s", rep.Verdict)
 			}
 			checkProbes(t, rep, []wantProbe{
@@ -289,10 +287,9 @@ func TestPublicIPDiscovery(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			target := &stuntest.Responder{Mapped: fixed(ap("203.0.113.10:5000"))}
 			addr := target.Start(t, v4)
-			rep := run(t, check.Config{
+			rep := run(t, check.WithRTO(check.Config{
 				Targets: targets(t, addr), References: tc.refs(t), Timeout: 500 * time.Millisecond,
-				ClientOptions: []client.Option{client.WithRTO(50 * time.Millisecond)},
-			})
+			}, 50*time.Millisecond))
 			if rep.Verdict != tc.verdict {
 				t.Errorf("verdict %s, want %s", rep.Verdict, tc.verdict)
 			}
@@ -337,11 +334,10 @@ func TestNATBehavior(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := tc.srv.Start(t, v4, b)
-			rep := run(t, check.Config{
+			rep := run(t, check.WithRTO(check.Config{
 				Targets: targets(t, addr), ExpectIPs: []netip.Addr{v4}, Transports: []check.Transport{check.UDP},
 				NATBehavior: true, Timeout: 300 * time.Millisecond,
-				ClientOptions: []client.Option{client.WithRTO(50 * time.Millisecond)},
-			})
+			}, 50*time.Millisecond))
 			p := rep.Probes[0]
 			if p.NAT == nil || p.NAT.Mapping != tc.mapping || p.NAT.Filtering != tc.filtering || p.NAT.NoNAT != tc.noNAT {
 				t.Fatalf("NAT %+v, want mapping %s filtering %s no NAT %v", p.NAT, tc.mapping, tc.filtering, tc.noNAT)
@@ -375,23 +371,36 @@ func TestNATBehavior(t *testing.T) {
 	})
 }
 
+// TestConfigErrors checks that New says which input it refuses: the
+// sentinel, and the value as text, so that a command can name its flag.
 func TestConfigErrors(t *testing.T) {
 	tg := targets(t, ap("127.0.0.1:3478"))
 	tests := []struct {
-		name string
-		cfg  check.Config
+		name      string
+		cfg       check.Config
+		want      error
+		wantInput string // the InputError's Input; empty: no InputError
 	}{
-		{"no targets", check.Config{}},
-		{"two ipv4 expect", check.Config{Targets: tg, ExpectIPs: []netip.Addr{ip("192.0.2.1"), ip("192.0.2.2")}}},
-		{"unspecified expect", check.Config{Targets: tg, ExpectIPs: []netip.Addr{ip("0.0.0.0")}}},
-		{"bad transport", check.Config{Targets: tg, Transports: []check.Transport{"sctp"}}},
-		{"bad reference", check.Config{Targets: tg, References: []string{"stuns:x"}}},
-		{"negative timeout", check.Config{Targets: tg, Timeout: -time.Second}},
+		{"no targets", check.Config{}, check.ErrNoTarget, ""},
+		{"two ipv4 expect", check.Config{Targets: tg, ExpectIPs: []netip.Addr{ip("192.0.2.1"), ip("192.0.2.2")}}, check.ErrTwoExpectIPs, "192.0.2.2"},
+		{"unspecified expect", check.Config{Targets: tg, ExpectIPs: []netip.Addr{ip("0.0.0.0")}}, check.ErrBadExpectIP, "0.0.0.0"},
+		{"mapped multicast expect", check.Config{Targets: tg, ExpectIPs: []netip.Addr{ip("::ffff:224.0.0.1")}}, check.ErrBadExpectIP, "224.0.0.1"},
+		{"bad transport", check.Config{Targets: tg, Transports: []check.Transport{"sctp"}}, check.ErrBadTransport, "sctp"},
+		{"bad reference", check.Config{Targets: tg, References: []string{"stuns:x"}}, check.ErrBadReference, "stuns:x"},
+		{"negative timeout", check.Config{Targets: tg, Timeout: -time.Second}, check.ErrBadTimeout, "-1s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := check.New(tc.cfg); !errors.Is(err, check.ErrUsage) {
-				t.Fatalf("err = %v, want ErrUsage", err)
+			_, err := check.New(tc.cfg)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			var ie *check.InputError
+			if got := errors.As(err, &ie); got != (tc.wantInput != "") || got && ie.Input != tc.wantInput {
+				t.Errorf("err = %#v, want an *InputError for %q", err, tc.wantInput)
+			}
+			if strings.Contains(err.Error(), "--") {
+				t.Errorf("error %q names a command-line flag", err)
 			}
 		})
 	}
@@ -407,8 +416,8 @@ func TestResolveFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Run(context.Background())
-	if !errors.Is(err, check.ErrResolve) || !errors.Is(err, check.ErrUsage) {
-		t.Fatalf("err = %v, want ErrResolve", err)
+	if !errors.Is(err, check.ErrResolve) || !strings.Contains(err.Error(), "does-not-exist.invalid") {
+		t.Fatalf("err = %v, want ErrResolve naming the host", err)
 	}
 }
 

@@ -314,7 +314,7 @@ func TestReadService(t *testing.T) {
 	if cl.Service.Name != "stund" || len(cl.Slices) != 1 || len(cl.Nodes) != 3 || cl.NodesErr != nil {
 		t.Errorf("read %s, %d slices, %d nodes, %v", cl.Service.Name, len(cl.Slices), len(cl.Nodes), cl.NodesErr)
 	}
-	if _, err := ReadService(ctx, cs, "elsewhere", "stund"); err == nil || !IsNotFound(err) || !strings.Contains(err.Error(), "in namespace \"elsewhere\"") {
+	if _, err := ReadService(ctx, cs, "elsewhere", "stund"); !errors.Is(err, ErrServiceNotFound) || !strings.Contains(err.Error(), "in namespace \"elsewhere\"") {
 		t.Errorf("missing Service: %v", err)
 	}
 	cs.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
