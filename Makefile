@@ -33,7 +33,7 @@ unit: $(HELM)
 
 # The packages with goroutines once more under the race detector.
 race:
-	$(GO) test -count=1 -race -timeout 20m ./pkg/... ./cmd/... ./internal/logs ./internal/kubetest
+	$(GO) test -count=1 -race -timeout 20m ./pkg/... ./cmd/... $$($(GO) list ./internal/... | grep -v /charttest)
 
 e2e:
 	@if [ "$$(id -u)" -ne 0 ]; then echo "the e2e lab needs root (network namespaces): sudo make e2e" >&2; exit 1; fi
@@ -45,7 +45,7 @@ e2e:
 # STRESS_RUN=TestName to dig into one test.
 STRESS_COUNT ?= 20
 STRESS_RUN ?= .
-STRESS_PKGS ?= ./pkg/server ./pkg/client ./pkg/load ./pkg/admin ./pkg/check ./cmd/stund ./cmd/stuncheck
+STRESS_PKGS ?= ./internal/stund/server ./internal/stund/admin ./internal/stuncheck/client ./internal/stuncheck/load ./pkg/check ./cmd/stund ./cmd/stuncheck
 stress:
 	$(GO) test -count=$(STRESS_COUNT) -run '$(STRESS_RUN)' -timeout 60m $(STRESS_PKGS)
 	$(GO) test -count=$(STRESS_COUNT) -run '$(STRESS_RUN)' -race -timeout 90m $(STRESS_PKGS)
@@ -57,5 +57,5 @@ build:
 # Longer fuzzing of the request path; FUZZTIME=10m for a real run.
 FUZZTIME ?= 1m
 fuzz:
-	$(GO) test -run XXX -fuzz FuzzHandle -fuzztime $(FUZZTIME) ./pkg/server
-	$(GO) test -run XXX -fuzz FuzzTCPStream -fuzztime $(FUZZTIME) ./pkg/server
+	$(GO) test -run XXX -fuzz FuzzHandle -fuzztime $(FUZZTIME) ./internal/stund/server
+	$(GO) test -run XXX -fuzz FuzzTCPStream -fuzztime $(FUZZTIME) ./internal/stund/server

@@ -11,8 +11,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/stund/stund/internal/cluster"
+	"github.com/stund/stund/internal/stuncheck/diagnose"
 	"github.com/stund/stund/pkg/check"
-	"github.com/stund/stund/pkg/kube"
 )
 
 // kubeFlags are the kubectl-style flags for svc/NAME targets.
@@ -33,7 +34,7 @@ func addKubeFlags(fs *flag.FlagSet) *kubeFlags {
 // kubeTarget is a Service given as svc/NAME, read from the cluster.
 type kubeTarget struct {
 	input   string
-	cluster *kube.Cluster
+	cluster *diagnose.Cluster
 	targets []check.Target
 }
 
@@ -45,51 +46,52 @@ const apiTimeout = 15 * time.Second
 var errAPI = errors.New("kubernetes API")
 
 // readServices reads each svc/NAME reference and returns its probe
-// targets.
+// targets. A mistake in the flags or the names is a flagError; an API
+// server that does not answer wraps errAPI.
 func (k *kubeFlags) readServices(ctx context.Context, refs []string) ([]kubeTarget, error) {
 	if len(refs) == 0 {
 		if k.kubeconfig != "" || k.context != "" || k.namespace != "" {
-			return nil, fmt.Errorf("%w: --kubeconfig, --context and -n apply only to svc/NAME targets", check.ErrUsage)
+			return nil, flagErrorf("--kubeconfig, --context and -n apply only to svc/NAME targets")
 		}
 
 		return nil, nil
 	}
-	cfg, ns, err := kube.ClientConfig(k.kubeconfig, k.context)
+	cfg, ns, err := cluster.ClientConfig(k.kubeconfig, k.context)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", check.ErrUsage, err)
+		return nil, flagError{err}
 	}
 	if k.namespace != "" {
 		ns = k.namespace
 	}
-	cs, err := kube.NewClient(cfg, "stuncheck")
+	cs, err := cluster.NewClient(cfg, "stuncheck")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", check.ErrUsage, err)
+		return nil, flagError{err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
 	var out []kubeTarget
 	for _, ref := range refs {
-		name, _ := kube.ParseServiceRef(ref)
+		name, _ := diagnose.ParseServiceRef(ref)
 		if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
-			return nil, fmt.Errorf("%w: %s: %q is not a Service name: %s", check.ErrUsage, ref, name, strings.Join(errs, "; "))
+			return nil, flagErrorf("%s: %q is not a Service name: %s", ref, name, strings.Join(errs, "; "))
 		}
-		cl, err := kube.ReadService(ctx, cs, ns, name)
+		cl, err := diagnose.ReadService(ctx, cs, ns, name)
 		if err != nil {
-			if kube.IsNotFound(err) {
-				return nil, fmt.Errorf("%w: %w", check.ErrUsage, err)
+			if errors.Is(err, diagnose.ErrServiceNotFound) {
+				return nil, flagErrorf("%w (check -n/--namespace and --context)", err)
 			}
 
 			return nil, fmt.Errorf("%w: %w", errAPI, err)
 		}
-		out = append(out, kubeTarget{input: ref, cluster: cl, targets: kube.Targets(cl.Service, ref)})
+		out = append(out, kubeTarget{input: ref, cluster: cl, targets: diagnose.Targets(cl.Service, ref)})
 	}
 
 	return out, nil
 }
 
-// diagnose adds the findings of every Service to rep, from the probes
+// addFindings adds the findings of every Service to rep, from the probes
 // sent to its load-balancer ingress.
-func diagnose(rep *check.Report, kts []kubeTarget) {
+func addFindings(rep *check.Report, kts []kubeTarget) {
 	if len(kts) == 0 {
 		return
 	}
@@ -101,7 +103,7 @@ func diagnose(rep *check.Report, kts []kubeTarget) {
 				probes = append(probes, p)
 			}
 		}
-		rep.Findings = append(rep.Findings, kube.Diagnose(kt.cluster, probes)...)
+		rep.Findings = append(rep.Findings, diagnose.Diagnose(kt.cluster, probes)...)
 	}
 	check.SortFindings(rep.Findings)
 }

@@ -17,7 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/stund/stund/internal/kubetest"
-	"github.com/stund/stund/pkg/server"
+	"github.com/stund/stund/internal/stund/server"
 )
 
 // lab describes a one-node cluster whose Service fronts a real stund on
@@ -176,7 +176,8 @@ func TestServiceTargetErrors(t *testing.T) {
 		stderrHas string
 		findings  []string
 	}{
-		{"no such Service", []string{"--kubeconfig", kc, "-n", "lab", "svc/nope"}, 2, "not found", nil},
+		{"no such Service", []string{"--kubeconfig", kc, "-n", "lab", "svc/nope"}, 2,
+			`stuncheck: service not found: "nope" in namespace "lab" (check -n/--namespace and --context) (see stuncheck --help)` + "\n", nil},
 		{"empty Service name", []string{"--kubeconfig", kc, "-n", "lab", "svc/"}, 2, "not a Service name", nil},
 		{"bad Service name", []string{"--kubeconfig", kc, "-n", "lab", "svc/Stund_1"}, 2, "not a Service name", nil},
 		{"wrong namespace", []string{"--kubeconfig", kc, "svc/stund"}, 2, `namespace "default"`, nil},

@@ -15,8 +15,8 @@ import (
 
 	"github.com/pion/logging"
 
+	"github.com/stund/stund/internal/stuncheck/load"
 	"github.com/stund/stund/pkg/check"
-	"github.com/stund/stund/pkg/load"
 )
 
 const loadUsage = `Usage: stuncheck load [flags] TARGET
@@ -81,6 +81,13 @@ Examples:
   stuncheck load --rate 50000 --duration 1m --max-loss 0.1%% -o json 198.51.100.7
   stuncheck load --transport tcp --connections 100 --window 4 [2001:db8::7]:3478
 `
+
+// Exit codes of stuncheck load besides exitUsage and exitError; its
+// --help lists them.
+const (
+	exitLoadOK     = 0 // every response valid, loss within --max-loss
+	exitLoadFailed = 1 // invalid responses, or loss above --max-loss
+)
 
 // runLoad is the load subcommand; it returns the exit code.
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -178,7 +185,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		if errors.Is(err, load.ErrConfig) {
-			return usageErr("%v", strings.TrimPrefix(err.Error(), load.ErrConfig.Error()+": "))
+			return usageErr("%v", err)
 		}
 		fmt.Fprintf(stderr, "stuncheck load: %v\n", err)
 
@@ -196,11 +203,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch res.Verdict(maxLoss) {
 	case load.VerdictOK:
-		return 0
+		return exitLoadOK
 	case load.VerdictNoResponse:
 		return exitError
 	default:
-		return 1
+		return exitLoadFailed
 	}
 }
 
@@ -222,7 +229,7 @@ func parseRatio(s string) (float64, error) {
 func resolveTarget(ctx context.Context, s string) (netip.AddrPort, error) {
 	t, err := check.ParseTarget(s)
 	if err != nil {
-		return netip.AddrPort{}, errors.New(strings.TrimPrefix(err.Error(), "usage: "))
+		return netip.AddrPort{}, err
 	}
 	if ip, ok := t.IP(); ok {
 		return netip.AddrPortFrom(ip, t.Port), nil

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stund/stund/pkg/client/clienttest"
-	"github.com/stund/stund/pkg/server"
-	"github.com/stund/stund/pkg/server/servertest"
+	"github.com/stund/stund/internal/stund/server"
+	"github.com/stund/stund/internal/stund/server/servertest"
+	"github.com/stund/stund/internal/stuntest"
 )
 
 // loadJSON is the part of `stuncheck load -o json` the tests read.
@@ -30,11 +30,11 @@ type loadJSON struct {
 
 func TestLoad(t *testing.T) {
 	good := servertest.Start(t, server.Config{})
-	silent := clienttest.Silent(t, v4)
-	liar := (&clienttest.Responder{Mapped: func(netip.AddrPort) netip.AddrPort {
+	silent := stuntest.Silent(t, v4)
+	liar := (&stuntest.Responder{Mapped: func(netip.AddrPort) netip.AddrPort {
 		return netip.MustParseAddrPort("198.51.100.1:4000")
 	}}).Start(t, v4)
-	dropper := (&clienttest.Responder{Drop: 3}).Start(t, v4)
+	dropper := (&stuntest.Responder{Drop: 3}).Start(t, v4)
 
 	quick := []string{"--duration", "200ms"}
 	tests := []struct {

@@ -17,13 +17,16 @@ import (
 
 	"github.com/pion/logging"
 
+	"github.com/stund/stund/internal/stuncheck/diagnose"
 	"github.com/stund/stund/pkg/check"
-	"github.com/stund/stund/pkg/kube"
 )
 
+// Exit codes; --help lists them.
 const (
-	exitUsage = 2
-	exitError = 3
+	exitPreserved = 0
+	exitRewritten = 1
+	exitUsage     = 2
+	exitError     = 3 // inconclusive, or the check could not run
 )
 
 const usageText = `Usage: stuncheck [flags] TARGET...
@@ -134,7 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 		if len(rest) == 0 {
 			break
 		}
-		if _, ok := kube.ParseServiceRef(rest[0]); ok {
+		if _, ok := diagnose.ParseServiceRef(rest[0]); ok {
 			services = append(services, rest[0])
 		} else {
 			targets = append(targets, rest[0])
@@ -155,7 +158,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 	for _, t := range targets {
 		pt, err := check.ParseTarget(t)
 		if err != nil {
-			return usageErr("%s", strings.TrimPrefix(err.Error(), "usage: "))
+			return usageErr("%v", err)
 		}
 		cfg.Targets = append(cfg.Targets, pt)
 	}
@@ -169,9 +172,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 	if len(refs) > 0 {
 		cfg.References = refs
 	}
-	trs, err := check.ParseTransports(*transport)
+	trs, err := parseTransports(*transport)
 	if err != nil {
-		return usageErr("--%s", strings.TrimPrefix(err.Error(), "usage: "))
+		return usageErr("%v", err)
 	}
 	cfg.Transports = trs
 	lf := logging.NewDefaultLoggerFactory()
@@ -184,8 +187,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 
 	kts, err := kf.readServices(ctx, services)
 	if err != nil {
-		if errors.Is(err, check.ErrUsage) {
-			return usageErr("%s", strings.TrimPrefix(err.Error(), "usage: "))
+		var fe flagError
+		if errors.As(err, &fe) {
+			return usageErr("%v", err)
 		}
 		fmt.Fprintf(stderr, "stuncheck: %v\n", err)
 
@@ -196,7 +200,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 	}
 	if len(cfg.Targets) == 0 { // a Service with nothing to probe: its findings say why
 		rep := &check.Report{Verdict: check.Inconclusive}
-		diagnose(rep, kts)
+		addFindings(rep, kts)
 		if err := writeReport(stdout, rep, output, color); err != nil {
 			fmt.Fprintf(stderr, "stuncheck: write output: %v\n", err)
 		}
@@ -205,15 +209,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 	}
 	checker, err := check.New(cfg)
 	if err != nil {
-		return usageErr("%s", strings.TrimPrefix(err.Error(), "usage: "))
+		return usageErr("%s", configErrorMessage(err))
 	}
 	// Everything runs concurrently; bound the whole run generously.
 	ctx, cancel := context.WithTimeout(ctx, 4**timeout+10*time.Second)
 	defer cancel()
 	rep, err := checker.Run(ctx)
 	if err != nil {
-		if errors.Is(err, check.ErrUsage) {
-			fmt.Fprintf(stderr, "stuncheck: %s\n", strings.TrimPrefix(err.Error(), "usage: "))
+		if errors.Is(err, check.ErrResolve) { // the name is part of the command line
+			fmt.Fprintf(stderr, "stuncheck: %v\n", err)
 
 			return exitUsage
 		}
@@ -221,14 +225,76 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 
 		return exitError
 	}
-	diagnose(rep, kts)
+	addFindings(rep, kts)
 	if err = writeReport(stdout, rep, output, color); err != nil {
 		fmt.Fprintf(stderr, "stuncheck: write output: %v\n", err)
 
 		return exitError
 	}
 
-	return rep.Verdict.ExitCode()
+	return exitCode(rep.Verdict)
+}
+
+// exitCode is stuncheck's exit code for the overall verdict.
+func exitCode(v check.Verdict) int {
+	switch v {
+	case check.Preserved:
+		return exitPreserved
+	case check.Rewritten:
+		return exitRewritten
+	default:
+		return exitError
+	}
+}
+
+// A flagError is a mistake in the command line or in what it names (a
+// kubeconfig, a context, a Service): stuncheck prints it with a pointer
+// to --help and exits 2.
+type flagError struct{ err error }
+
+func (e flagError) Error() string { return e.err.Error() }
+func (e flagError) Unwrap() error { return e.err }
+
+// flagErrorf formats a flagError.
+func flagErrorf(format string, a ...any) error { return flagError{fmt.Errorf(format, a...)} }
+
+// configErrorMessage words an error of check.New for the command line:
+// an input that came from a flag is named by the flag.
+func configErrorMessage(err error) string {
+	var ie *check.InputError
+	if !errors.As(err, &ie) {
+		return err.Error()
+	}
+	switch {
+	case errors.Is(err, check.ErrBadExpectIP):
+		return fmt.Sprintf("--expect-ip %s is not a unicast address", ie.Input)
+	case errors.Is(err, check.ErrBadReference):
+		// Kept word for word from when check's errors carried a "usage: "
+		// prefix that this one did not lose.
+		return "reference: usage: " + strings.TrimPrefix(ie.Error(), "reference: ")
+	default:
+		return ie.Error()
+	}
+}
+
+// parseTransports parses --transport: "udp", "tcp" or "udp,tcp" (any
+// order, no repeats).
+func parseTransports(s string) ([]check.Transport, error) {
+	var out []check.Transport
+	seen := map[check.Transport]bool{}
+	for _, part := range strings.Split(s, ",") {
+		tr := check.Transport(strings.ToLower(strings.TrimSpace(part)))
+		if tr != check.UDP && tr != check.TCP {
+			return nil, fmt.Errorf("--transport %q: want udp, tcp or udp,tcp", part)
+		}
+		if seen[tr] {
+			return nil, fmt.Errorf("--transport %q given twice", part)
+		}
+		seen[tr] = true
+		out = append(out, tr)
+	}
+
+	return out, nil
 }
 
 func isTerminal(f *os.File) bool {

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stund/stund/pkg/client/clienttest"
-	"github.com/stund/stund/pkg/server"
-	"github.com/stund/stund/pkg/server/servertest"
+	"github.com/stund/stund/internal/stund/server"
+	"github.com/stund/stund/internal/stund/server/servertest"
+	"github.com/stund/stund/internal/stuntest"
 )
 
 var binary string
@@ -68,10 +68,10 @@ var (
 )
 
 func TestExitCodes(t *testing.T) {
-	srv := clienttest.StartCoturn(t, []netip.Addr{v4, v6}, "--no-rfc5780")
-	silent := clienttest.Silent(t, v4)
+	srv := stuntest.StartCoturn(t, []netip.Addr{v4, v6}, "--no-rfc5780")
+	silent := stuntest.Silent(t, v4)
 	// Family IPv6 with a 4-byte address (issue 13 item 14).
-	short := (&clienttest.Responder{XORMappedRaw: []byte{0x00, 0x02, 0x00, 0x01, 0x20, 0x10, 0xa7, 0x46}}).Start(t, v4)
+	short := (&stuntest.Responder{XORMappedRaw: []byte{0x00, 0x02, 0x00, 0x01, 0x20, 0x10, 0xa7, 0x46}}).Start(t, v4)
 	s4, s6 := srv.Addr(v4).String(), srv.Addr(v6).String()
 	tests := []struct {
 		name       string
@@ -120,7 +120,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestJSONOutput(t *testing.T) {
-	srv := clienttest.StartCoturn(t, []netip.Addr{v4, v6}, "--no-rfc5780")
+	srv := stuntest.StartCoturn(t, []netip.Addr{v4, v6}, "--no-rfc5780")
 	r := stuncheck(t, nil, "-o", "json", "--expect-ip", "203.0.113.10", "--expect-ip", "::1",
 		srv.Addr(v4).String(), srv.Addr(v6).String())
 	if r.code != 1 {
@@ -156,7 +156,7 @@ func TestJSONOutput(t *testing.T) {
 // TestTextOutput runs against coturn and compares the text with a golden
 // file after replacing the ports, which change every run.
 func TestTextOutput(t *testing.T) {
-	srv := clienttest.StartCoturn(t, []netip.Addr{v4}, "--no-rfc5780")
+	srv := stuntest.StartCoturn(t, []netip.Addr{v4}, "--no-rfc5780")
 	ports := regexp.MustCompile(`(127\.0\.0\.1|port):? ?\d+`)
 	for _, tc := range []struct {
 		name string

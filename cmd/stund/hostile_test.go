@@ -17,7 +17,7 @@ import (
 
 	"github.com/pion/stun/v3"
 
-	"github.com/stund/stund/pkg/admin"
+	"github.com/stund/stund/internal/stund/admin"
 )
 
 // hostileScale stretches the hostile run: STUND_SOAK=1 runs the durations

@@ -11,8 +11,9 @@ import (
 
 	"github.com/pion/logging"
 
-	"github.com/stund/stund/pkg/kube"
-	"github.com/stund/stund/pkg/server"
+	"github.com/stund/stund/internal/cluster"
+	"github.com/stund/stund/internal/stund/kubeclass"
+	"github.com/stund/stund/internal/stund/server"
 )
 
 // kubeOptions are the flags of the Kubernetes-aware source classification.
@@ -22,7 +23,7 @@ type kubeOptions struct {
 	services   listFlag
 	internal   listFlag
 
-	classifier *kube.Classifier
+	classifier *kubeclass.Classifier
 	synced     chan struct{} // closed once the informers have synced
 	log        logging.LeveledLogger
 }
@@ -61,11 +62,11 @@ func (k *kubeOptions) build(lf logging.LoggerFactory) (server.Classifier, error)
 		return nil, err
 	}
 	log := lf.NewLogger("kube")
-	cfg := kube.Config{Internal: internal, LoggerFactory: lf, Instance: instanceName()}
-	rc, err := kube.ServerConfig(k.kubeconfig, "")
+	cfg := kubeclass.Config{Internal: internal, LoggerFactory: lf, Instance: instanceName()}
+	rc, err := cluster.ServerConfig(k.kubeconfig, "")
 	switch {
 	case err == nil:
-		if cfg.Client, err = kube.NewClient(rc, "stund/"+buildVersion()); err != nil {
+		if cfg.Client, err = cluster.NewClient(rc, "stund/"+buildVersion()); err != nil {
 			return nil, err
 		}
 		cfg.Namespace, cfg.Services = k.namespace, k.services.values
@@ -74,7 +75,7 @@ func (k *kubeOptions) build(lf logging.LoggerFactory) (server.Classifier, error)
 		}
 	case k.kubeconfig != "":
 		return nil, fmt.Errorf("--kubeconfig: %w", err)
-	case errors.Is(err, kube.ErrNoCluster):
+	case errors.Is(err, cluster.ErrNoCluster):
 		// Without cluster access everything else keeps working: a pod
 		// whose token is not mounted must not crash-loop over it.
 		if len(k.services.values) > 0 {
@@ -90,7 +91,7 @@ func (k *kubeOptions) build(lf logging.LoggerFactory) (server.Classifier, error)
 		// Without a cluster stund works as before: address ranges only.
 		return server.StaticClassifier{Internal: internal}, nil
 	}
-	c, err := kube.New(cfg)
+	c, err := kubeclass.New(cfg)
 	if err != nil {
 		return nil, err
 	}

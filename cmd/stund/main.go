@@ -25,8 +25,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/stund/stund/internal/logs"
-	"github.com/stund/stund/pkg/admin"
-	"github.com/stund/stund/pkg/server"
+	"github.com/stund/stund/internal/stund/admin"
+	"github.com/stund/stund/internal/stund/server"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".

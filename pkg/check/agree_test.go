@@ -1,12 +1,11 @@
-package check_test
+package check
 
 import (
 	"net/netip"
 	"testing"
 
 	"github.com/stund/stund/internal/netclass"
-	"github.com/stund/stund/pkg/check"
-	"github.com/stund/stund/pkg/server"
+	"github.com/stund/stund/internal/stund/server"
 )
 
 // TestClassesAgreeWithStund checks that stuncheck and stund judge every
@@ -16,9 +15,9 @@ import (
 func TestClassesAgreeWithStund(t *testing.T) {
 	for _, r := range netclass.Ranges() {
 		for _, a := range []netip.Addr{r.Prefix.Addr(), lastAddr(r.Prefix)} {
-			public := check.Classify(a) == check.ClassPublic
+			public := classify(a) == classPublic
 			if nonPublic := server.IsNonPublic(a); public == nonPublic {
-				t.Errorf("%s (%s, %s): stuncheck says %s, stund says non-public %v", a, r.Prefix, r.Name, check.Classify(a), nonPublic)
+				t.Errorf("%s (%s, %s): stuncheck says %s, stund says non-public %v", a, r.Prefix, r.Name, classify(a), nonPublic)
 			}
 		}
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/pion/logging"
 
-	"github.com/stund/stund/pkg/client"
+	"github.com/stund/stund/internal/stuncheck/client"
 )
 
 // DefaultTimeout bounds each probe, UDP retransmissions included.
@@ -54,9 +54,10 @@ type Config struct {
 	Resolver Resolver
 	// LoggerFactory creates the checker's loggers; nil means pion's default.
 	LoggerFactory logging.LoggerFactory
-	// ClientOptions are passed to the STUN client after the timeout (tests
-	// use them to shorten the RTO).
-	ClientOptions []client.Option
+
+	// clientOptions are passed to the STUN client after the timeout;
+	// tests use them to shorten the retransmission timeout.
+	clientOptions []client.Option
 }
 
 // Checker runs a check. Create it with New.
@@ -67,13 +68,16 @@ type Checker struct {
 	log    logging.LeveledLogger
 }
 
-// New validates cfg and fills its defaults. Errors wrap ErrUsage.
+// New validates cfg and fills its defaults. An error wraps one of the
+// sentinels of this package (ErrNoTarget, ErrBadTimeout, ErrBadTransport,
+// ErrBadReference, ErrBadExpectIP, ErrTwoExpectIPs); all but ErrNoTarget
+// come as an *InputError naming the refused value.
 func New(cfg Config) (*Checker, error) {
 	if len(cfg.Targets) == 0 {
-		return nil, fmt.Errorf("%w: no target given", ErrUsage)
+		return nil, ErrNoTarget
 	}
 	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("%w: timeout %s is negative", ErrUsage, cfg.Timeout)
+		return nil, &InputError{Err: ErrBadTimeout, Input: cfg.Timeout.String(), msg: fmt.Sprintf("timeout %s is negative", cfg.Timeout)}
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
@@ -83,7 +87,7 @@ func New(cfg Config) (*Checker, error) {
 	}
 	for _, tr := range cfg.Transports {
 		if tr != UDP && tr != TCP {
-			return nil, fmt.Errorf("%w: transport %q: want udp or tcp", ErrUsage, tr)
+			return nil, &InputError{Err: ErrBadTransport, Input: string(tr), msg: fmt.Sprintf("transport %q: want udp or tcp", tr)}
 		}
 	}
 	if cfg.References == nil {
@@ -91,7 +95,7 @@ func New(cfg Config) (*Checker, error) {
 	}
 	for _, r := range cfg.References {
 		if _, err := ParseTarget(r); err != nil {
-			return nil, fmt.Errorf("reference: %w", err)
+			return nil, &InputError{Err: ErrBadReference, Input: r, msg: "reference: " + err.Error()}
 		}
 	}
 	if cfg.Resolver == nil {
@@ -104,18 +108,19 @@ func New(cfg Config) (*Checker, error) {
 	for _, ip := range cfg.ExpectIPs {
 		ip = ip.Unmap()
 		if !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip.Zone() != "" {
-			return nil, fmt.Errorf("%w: --expect-ip %s is not a unicast address", ErrUsage, ip)
+			return nil, &InputError{Err: ErrBadExpectIP, Input: ip.String(), msg: fmt.Sprintf("expected IP %s is not a unicast address", ip)}
 		}
-		f := FamilyOf(ip)
+		f := familyOf(ip)
 		if prev, ok := expect[f]; ok {
-			return nil, fmt.Errorf("%w: two %s expected IPs (%s and %s): give at most one per family", ErrUsage, familyName(f), prev, ip)
+			return nil, &InputError{Err: ErrTwoExpectIPs, Input: ip.String(),
+				msg: fmt.Sprintf("two %s expected IPs (%s and %s): give at most one per family", familyName(f), prev, ip)}
 		}
 		expect[f] = ip
 	}
 	opts := append([]client.Option{
 		client.WithTimeout(cfg.Timeout),
 		client.WithLoggerFactory(cfg.LoggerFactory),
-	}, cfg.ClientOptions...)
+	}, cfg.clientOptions...)
 
 	return &Checker{
 		cfg:    cfg,
@@ -134,9 +139,9 @@ type Report struct {
 	PublicIPs []PublicIP
 	// Probes has one entry per target address and transport.
 	Probes []Probe
-	// Findings are what a diagnosis of the path (pkg/kube's, for a
-	// Kubernetes Service) found, most severe first. Nil when no diagnosis
-	// ran; empty when one ran and found nothing.
+	// Findings are what a diagnosis of the path (stuncheck's Kubernetes
+	// diagnosis, for a Service) found, most severe first. Nil when no
+	// diagnosis ran; empty when one ran and found nothing.
 	Findings []Finding
 }
 
@@ -205,8 +210,8 @@ type endpoint struct {
 
 // Run probes every target address over every transport, learns the
 // public IPs it needs, and judges each probe. The error is non-nil only
-// when the check could not start (a target that does not resolve wraps
-// ErrResolve and ErrUsage); unanswered probes are inconclusive, not errors.
+// when the check could not start: a target that does not resolve wraps
+// ErrResolve. Unanswered probes are inconclusive, not errors.
 func (c *Checker) Run(ctx context.Context) (*Report, error) {
 	eps, err := c.resolveTargets(ctx)
 	if err != nil {
@@ -215,7 +220,7 @@ func (c *Checker) Run(ctx context.Context) (*Report, error) {
 	var families []Family
 	for _, f := range []Family{IPv4, IPv6} {
 		for _, ep := range eps {
-			if FamilyOf(ep.addr.Addr()) == f {
+			if familyOf(ep.addr.Addr()) == f {
 				families = append(families, f)
 
 				break
@@ -230,7 +235,7 @@ func (c *Checker) Run(ctx context.Context) (*Report, error) {
 				continue
 			}
 			rep.Probes = append(rep.Probes, Probe{
-				Target: ep.target.Input, Address: ep.addr, Transport: tr, Family: FamilyOf(ep.addr.Addr()),
+				Target: ep.target.Input, Address: ep.addr, Transport: tr, Family: familyOf(ep.addr.Addr()),
 			})
 		}
 	}
@@ -264,15 +269,15 @@ func (c *Checker) Run(ctx context.Context) (*Report, error) {
 	for i := range rep.Probes {
 		p := &rep.Probes[i]
 		if p.Mapped.IsValid() {
-			p.PublicIP = byFamily[FamilyOf(p.Mapped.Addr())]
-			p.Judgement = Judge(Observation{Mapped: p.Mapped, Local: p.Local, Target: p.Address, Public: p.PublicIP})
+			p.PublicIP = byFamily[familyOf(p.Mapped.Addr())]
+			p.Judgement = judge(observation{Mapped: p.Mapped, Local: p.Local, Target: p.Address, Public: p.PublicIP})
 		} else {
 			p.PublicIP = byFamily[p.Family]
 		}
 		verdicts = append(verdicts, p.Verdict)
 	}
 	explainSplit(rep.Probes)
-	rep.Verdict = Worst(verdicts...)
+	rep.Verdict = worst(verdicts...)
 
 	return rep, nil
 }
@@ -284,7 +289,7 @@ func (c *Checker) resolveTargets(ctx context.Context) ([]endpoint, error) {
 	for _, t := range c.cfg.Targets {
 		addrs, err := c.resolve(ctx, t)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w: %s: %w (check the name)", ErrUsage, ErrResolve, t.Host, err)
+			return nil, fmt.Errorf("%w: %s: %w (check the name)", ErrResolve, t.Host, err)
 		}
 		for _, a := range addrs {
 			eps = append(eps, endpoint{target: t, addr: a})
@@ -376,7 +381,7 @@ func failure(err error, addr netip.AddrPort, tr Transport, timeout time.Duration
 	case errors.Is(err, syscall.EADDRNOTAVAIL), errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EAFNOSUPPORT):
 		j.Reason = ReasonUnsupportedFamily
 		j.Detail = fmt.Sprintf("This host cannot reach %s: %v.", addr, unwrapAll(err))
-		j.Hint = "Run the check from a host with " + familyName(FamilyOf(addr.Addr())) + " connectivity."
+		j.Hint = "Run the check from a host with " + familyName(familyOf(addr.Addr())) + " connectivity."
 	default:
 		j.Reason = ReasonNetworkError
 		j.Detail = fmt.Sprintf("Probing %s over %s failed: %v.", addr, tr, err)

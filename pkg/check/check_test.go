@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stund/stund/internal/stund/server"
+	"github.com/stund/stund/internal/stund/server/servertest"
+	"github.com/stund/stund/internal/stuntest"
 	"github.com/stund/stund/pkg/check"
-	"github.com/stund/stund/pkg/client"
-	"github.com/stund/stund/pkg/client/clienttest"
-	"github.com/stund/stund/pkg/server"
-	"github.com/stund/stund/pkg/server/servertest"
 )
 
 var (
@@ -100,7 +99,7 @@ func TestRealServers(t *testing.T) {
 	servers := map[string]func(t *testing.T) []netip.AddrPort{
 		"stund": startStund,
 		"coturn": func(t *testing.T) []netip.AddrPort {
-			c := clienttest.StartCoturn(t, []netip.Addr{v4, v6}, "--no-rfc5780")
+			c := stuntest.StartCoturn(t, []netip.Addr{v4, v6}, "--no-rfc5780")
 
 			return []netip.AddrPort{c.Addr(v4), c.Addr(v6)}
 		},
@@ -123,7 +122,7 @@ func TestRealServers(t *testing.T) {
 			})
 			t.Run("rewritten", func(t *testing.T) {
 				rep := run(t, check.Config{Targets: tgs, ExpectIPs: []netip.Addr{ip("203.0.113.10"), ip("2001:db8::10")}})
-				if rep.Verdict != check.Rewritten || rep.Verdict.ExitCode() != 1 {
+				if rep.Verdict != check.Rewritten {
 					t.Errorf("verdict %s", rep.Verdict)
 				}
 				checkProbes(t, rep, []wantProbe{
@@ -155,40 +154,40 @@ func TestScriptedPaths(t *testing.T) {
 	public := ip("203.0.113.10")
 	tests := []struct {
 		name    string
-		resp    *clienttest.Responder
+		resp    *stuntest.Responder
 		verdict check.Verdict
 		want    []wantProbe
 	}{
 		{
-			name: "preserved", resp: &clienttest.Responder{Mapped: fixed(ap("203.0.113.10:40000"))}, verdict: check.Preserved,
+			name: "preserved", resp: &stuntest.Responder{Mapped: fixed(ap("203.0.113.10:40000"))}, verdict: check.Preserved,
 			want: []wantProbe{{check.UDP, check.IPv4, check.Preserved, check.ReasonPortChanged, public}, {check.TCP, check.IPv4, check.Preserved, check.ReasonPortChanged, public}},
 		},
 		{
-			name: "kube-proxy masquerade", resp: &clienttest.Responder{Mapped: fixed(ap("10.0.0.1:39807"))}, verdict: check.Rewritten,
+			name: "kube-proxy masquerade", resp: &stuntest.Responder{Mapped: fixed(ap("10.0.0.1:39807"))}, verdict: check.Rewritten,
 			want: []wantProbe{{check.UDP, check.IPv4, check.Rewritten, check.ReasonPrivate, ip("10.0.0.1")}, {check.TCP, check.IPv4, check.Rewritten, check.ReasonPrivate, ip("10.0.0.1")}},
 		},
 		{
-			name: "cgnat", resp: &clienttest.Responder{Mapped: fixed(ap("100.64.0.9:1"))}, verdict: check.Rewritten,
+			name: "cgnat", resp: &stuntest.Responder{Mapped: fixed(ap("100.64.0.9:1"))}, verdict: check.Rewritten,
 			want: []wantProbe{{check.UDP, check.IPv4, check.Rewritten, check.ReasonCGNAT, ip("100.64.0.9")}, {check.TCP, check.IPv4, check.Rewritten, check.ReasonCGNAT, ip("100.64.0.9")}},
 		},
 		{
-			name: "other public", resp: &clienttest.Responder{Mapped: fixed(ap("192.0.2.50:1"))}, verdict: check.Rewritten,
+			name: "other public", resp: &stuntest.Responder{Mapped: fixed(ap("192.0.2.50:1"))}, verdict: check.Rewritten,
 			want: []wantProbe{{check.UDP, check.IPv4, check.Rewritten, check.ReasonOtherPublic, ip("192.0.2.50")}, {check.TCP, check.IPv4, check.Rewritten, check.ReasonOtherPublic, ip("192.0.2.50")}},
 		},
 		{
 			name: "udp rewritten, tcp preserved", verdict: check.Rewritten,
-			resp: &clienttest.Responder{Mapped: fixed(ap("10.0.0.1:39807")), MappedTCP: fixed(ap("203.0.113.10:40000"))},
+			resp: &stuntest.Responder{Mapped: fixed(ap("10.0.0.1:39807")), MappedTCP: fixed(ap("203.0.113.10:40000"))},
 			want: []wantProbe{{check.UDP, check.IPv4, check.Rewritten, check.ReasonPrivate, ip("10.0.0.1")}, {check.TCP, check.IPv4, check.Preserved, check.ReasonPortChanged, public}},
 		},
 		{
 			// Issue 13 item 14: family IPv6 with a 4-byte address was
 			// read as [2010:a746::] and judged rewritten (exit 1).
 			name: "short xor-mapped-address", verdict: check.Inconclusive,
-			resp: &clienttest.Responder{XORMappedRaw: []byte{0x00, 0x02, 0x00, 0x01, 0x20, 0x10, 0xa7, 0x46}},
+			resp: &stuntest.Responder{XORMappedRaw: []byte{0x00, 0x02, 0x00, 0x01, 0x20, 0x10, 0xa7, 0x46}},
 			want: []wantProbe{{check.UDP, check.IPv4, check.Inconclusive, check.ReasonInvalidResponse, netip.Addr{}}, {check.TCP, check.IPv4, check.Inconclusive, check.ReasonInvalidResponse, netip.Addr{}}},
 		},
 		{
-			name: "error response", resp: &clienttest.Responder{ErrorCode: 400}, verdict: check.Inconclusive,
+			name: "error response", resp: &stuntest.Responder{ErrorCode: 400}, verdict: check.Inconclusive,
 			want: []wantProbe{{check.UDP, check.IPv4, check.Inconclusive, check.ReasonErrorResponse, netip.Addr{}}, {check.TCP, check.IPv4, check.Inconclusive, check.ReasonErrorResponse, netip.Addr{}}},
 		},
 	}
@@ -205,7 +204,7 @@ func TestScriptedPaths(t *testing.T) {
 }
 
 func TestSplitTransportHint(t *testing.T) {
-	r := &clienttest.Responder{Mapped: fixed(ap("10.0.0.1:39807")), MappedTCP: fixed(ap("203.0.113.10:40000"))}
+	r := &stuntest.Responder{Mapped: fixed(ap("10.0.0.1:39807")), MappedTCP: fixed(ap("203.0.113.10:40000"))}
 	addr := r.Start(t, v4)
 	rep := run(t, check.Config{Targets: targets(t, addr), ExpectIPs: []netip.Addr{ip("203.0.113.10")}})
 	if !contains(rep.Probes[0].Hint, "Cilium") {
@@ -218,8 +217,8 @@ func contains(s, sub string) bool {
 }
 
 func TestNoAnswer(t *testing.T) {
-	silent := clienttest.Silent(t, v4)
-	closed := netip.AddrPortFrom(v4, clienttest.FreePort(t, []netip.Addr{v4}))
+	silent := stuntest.Silent(t, v4)
+	closed := netip.AddrPortFrom(v4, stuntest.FreePort(t, []netip.Addr{v4}))
 	tests := []struct {
 		name    string
 		addr    netip.AddrPort
@@ -233,11 +232,10 @@ func TestNoAnswer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := run(t, check.Config{
+			rep := run(t, check.WithRTO(check.Config{
 				Targets: targets(t, tc.addr), ExpectIPs: []netip.Addr{v4}, Timeout: tc.timeout,
-				ClientOptions: []client.Option{client.WithRTO(50 * time.Millisecond)},
-			})
-			if rep.Verdict != check.Inconclusive || rep.Verdict.ExitCode() != 3 {
+			}, 50*time.Millisecond))
+			if rep.Verdict != check.Inconclusive {
 				t.Errorf("verdict %s", rep.Verdict)
 			}
 			checkProbes(t, rep, []wantProbe{
@@ -251,7 +249,7 @@ func TestNoAnswer(t *testing.T) {
 // TestPublicIPDiscovery checks the majority rule over reference servers.
 func TestPublicIPDiscovery(t *testing.T) {
 	ref := func(t *testing.T, mapped string) string {
-		r := &clienttest.Responder{Mapped: fixed(ap(mapped))}
+		r := &stuntest.Responder{Mapped: fixed(ap(mapped))}
 
 		return r.Start(t, v4).String()
 	}
@@ -270,7 +268,7 @@ func TestPublicIPDiscovery(t *testing.T) {
 		{
 			name: "majority of the answering", verdict: check.Preserved, wantIP: ip("203.0.113.10"),
 			refs: func(t *testing.T) []string {
-				return []string{ref(t, "203.0.113.10:1"), clienttest.Silent(t, v4).String()}
+				return []string{ref(t, "203.0.113.10:1"), stuntest.Silent(t, v4).String()}
 			},
 		},
 		{
@@ -281,18 +279,17 @@ func TestPublicIPDiscovery(t *testing.T) {
 		},
 		{
 			name: "no answer", verdict: check.Inconclusive,
-			refs: func(t *testing.T) []string { return []string{clienttest.Silent(t, v4).String()} },
+			refs: func(t *testing.T) []string { return []string{stuntest.Silent(t, v4).String()} },
 		},
 		{name: "no references", verdict: check.Inconclusive, refs: func(t *testing.T) []string { return []string{} }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			target := &clienttest.Responder{Mapped: fixed(ap("203.0.113.10:5000"))}
+			target := &stuntest.Responder{Mapped: fixed(ap("203.0.113.10:5000"))}
 			addr := target.Start(t, v4)
-			rep := run(t, check.Config{
+			rep := run(t, check.WithRTO(check.Config{
 				Targets: targets(t, addr), References: tc.refs(t), Timeout: 500 * time.Millisecond,
-				ClientOptions: []client.Option{client.WithRTO(50 * time.Millisecond)},
-			})
+			}, 50*time.Millisecond))
 			if rep.Verdict != tc.verdict {
 				t.Errorf("verdict %s, want %s", rep.Verdict, tc.verdict)
 			}
@@ -310,7 +307,7 @@ func TestNATBehavior(t *testing.T) {
 	b := ip("127.0.0.2")
 	tests := []struct {
 		name      string
-		srv       *clienttest.RFC5780
+		srv       *stuntest.RFC5780
 		mapping   check.Behavior
 		filtering check.Behavior
 		noNAT     bool
@@ -318,30 +315,29 @@ func TestNATBehavior(t *testing.T) {
 	}{
 		// Loopback has no NAT: the server sees the local address, so
 		// RFC 5780 §4.3 ends the mapping test at its first step.
-		{name: "open", srv: &clienttest.RFC5780{}, mapping: check.EndpointIndependent, filtering: check.EndpointIndependent, noNAT: true, detail: "No NAT"},
-		{name: "address filtering", srv: &clienttest.RFC5780{DropChangedIP: true}, mapping: check.EndpointIndependent, filtering: check.AddressDependent, noNAT: true},
-		{name: "port filtering", srv: &clienttest.RFC5780{DropChangedPort: true}, mapping: check.EndpointIndependent, filtering: check.AddressAndPortDependent, noNAT: true},
+		{name: "open", srv: &stuntest.RFC5780{}, mapping: check.EndpointIndependent, filtering: check.EndpointIndependent, noNAT: true, detail: "No NAT"},
+		{name: "address filtering", srv: &stuntest.RFC5780{DropChangedIP: true}, mapping: check.EndpointIndependent, filtering: check.AddressDependent, noNAT: true},
+		{name: "port filtering", srv: &stuntest.RFC5780{DropChangedPort: true}, mapping: check.EndpointIndependent, filtering: check.AddressAndPortDependent, noNAT: true},
 		// A mapped port other than the local one: a NAT, tested in full.
-		{name: "symmetric mapping", srv: &clienttest.RFC5780{PortPerDestination: true}, mapping: check.AddressAndPortDependent, filtering: check.EndpointIndependent},
+		{name: "symmetric mapping", srv: &stuntest.RFC5780{PortPerDestination: true}, mapping: check.AddressAndPortDependent, filtering: check.EndpointIndependent},
 		// A classic RFC 3489 server offers CHANGED-ADDRESS only: the tests
 		// use it, and say so.
 		{
-			name: "classic server", srv: &clienttest.RFC5780{Classic: true, DropChangedIP: true},
+			name: "classic server", srv: &stuntest.RFC5780{Classic: true, DropChangedIP: true},
 			mapping: check.EndpointIndependent, filtering: check.AddressDependent, noNAT: true, detail: "CHANGED-ADDRESS",
 		},
 		{
-			name: "classic server, symmetric mapping", srv: &clienttest.RFC5780{Classic: true, PortPerDestination: true},
+			name: "classic server, symmetric mapping", srv: &stuntest.RFC5780{Classic: true, PortPerDestination: true},
 			mapping: check.AddressAndPortDependent, filtering: check.EndpointIndependent, detail: "CHANGED-ADDRESS",
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := tc.srv.Start(t, v4, b)
-			rep := run(t, check.Config{
+			rep := run(t, check.WithRTO(check.Config{
 				Targets: targets(t, addr), ExpectIPs: []netip.Addr{v4}, Transports: []check.Transport{check.UDP},
 				NATBehavior: true, Timeout: 300 * time.Millisecond,
-				ClientOptions: []client.Option{client.WithRTO(50 * time.Millisecond)},
-			})
+			}, 50*time.Millisecond))
 			p := rep.Probes[0]
 			if p.NAT == nil || p.NAT.Mapping != tc.mapping || p.NAT.Filtering != tc.filtering || p.NAT.NoNAT != tc.noNAT {
 				t.Fatalf("NAT %+v, want mapping %s filtering %s no NAT %v", p.NAT, tc.mapping, tc.filtering, tc.noNAT)
@@ -366,7 +362,7 @@ func TestNATBehavior(t *testing.T) {
 		}
 	})
 	t.Run("no other-address, behind a NAT", func(t *testing.T) {
-		addr := (&clienttest.Responder{Mapped: fixed(ap("203.0.113.10:40000"))}).Start(t, v4)
+		addr := (&stuntest.Responder{Mapped: fixed(ap("203.0.113.10:40000"))}).Start(t, v4)
 		rep := run(t, check.Config{Targets: targets(t, addr), ExpectIPs: []netip.Addr{ip("203.0.113.10")}, Transports: []check.Transport{check.UDP}, NATBehavior: true})
 		n := rep.Probes[0].NAT
 		if n == nil || n.NoNAT || n.Mapping != check.BehaviorUnknown || n.Filtering != check.BehaviorUnknown || n.Detail == "" {
@@ -375,23 +371,36 @@ func TestNATBehavior(t *testing.T) {
 	})
 }
 
+// TestConfigErrors checks that New says which input it refuses: the
+// sentinel, and the value as text, so that a command can name its flag.
 func TestConfigErrors(t *testing.T) {
 	tg := targets(t, ap("127.0.0.1:3478"))
 	tests := []struct {
-		name string
-		cfg  check.Config
+		name      string
+		cfg       check.Config
+		want      error
+		wantInput string // the InputError's Input; empty: no InputError
 	}{
-		{"no targets", check.Config{}},
-		{"two ipv4 expect", check.Config{Targets: tg, ExpectIPs: []netip.Addr{ip("192.0.2.1"), ip("192.0.2.2")}}},
-		{"unspecified expect", check.Config{Targets: tg, ExpectIPs: []netip.Addr{ip("0.0.0.0")}}},
-		{"bad transport", check.Config{Targets: tg, Transports: []check.Transport{"sctp"}}},
-		{"bad reference", check.Config{Targets: tg, References: []string{"stuns:x"}}},
-		{"negative timeout", check.Config{Targets: tg, Timeout: -time.Second}},
+		{"no targets", check.Config{}, check.ErrNoTarget, ""},
+		{"two ipv4 expect", check.Config{Targets: tg, ExpectIPs: []netip.Addr{ip("192.0.2.1"), ip("192.0.2.2")}}, check.ErrTwoExpectIPs, "192.0.2.2"},
+		{"unspecified expect", check.Config{Targets: tg, ExpectIPs: []netip.Addr{ip("0.0.0.0")}}, check.ErrBadExpectIP, "0.0.0.0"},
+		{"mapped multicast expect", check.Config{Targets: tg, ExpectIPs: []netip.Addr{ip("::ffff:224.0.0.1")}}, check.ErrBadExpectIP, "224.0.0.1"},
+		{"bad transport", check.Config{Targets: tg, Transports: []check.Transport{"sctp"}}, check.ErrBadTransport, "sctp"},
+		{"bad reference", check.Config{Targets: tg, References: []string{"stuns:x"}}, check.ErrBadReference, "stuns:x"},
+		{"negative timeout", check.Config{Targets: tg, Timeout: -time.Second}, check.ErrBadTimeout, "-1s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := check.New(tc.cfg); !errors.Is(err, check.ErrUsage) {
-				t.Fatalf("err = %v, want ErrUsage", err)
+			_, err := check.New(tc.cfg)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			var ie *check.InputError
+			if got := errors.As(err, &ie); got != (tc.wantInput != "") || got && ie.Input != tc.wantInput {
+				t.Errorf("err = %#v, want an *InputError for %q", err, tc.wantInput)
+			}
+			if strings.Contains(err.Error(), "--") {
+				t.Errorf("error %q names a command-line flag", err)
 			}
 		})
 	}
@@ -407,8 +416,8 @@ func TestResolveFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Run(context.Background())
-	if !errors.Is(err, check.ErrResolve) || !errors.Is(err, check.ErrUsage) {
-		t.Fatalf("err = %v, want ErrResolve", err)
+	if !errors.Is(err, check.ErrResolve) || !strings.Contains(err.Error(), "does-not-exist.invalid") {
+		t.Fatalf("err = %v, want ErrResolve naming the host", err)
 	}
 }
 
@@ -434,7 +443,7 @@ func itoa(p uint16) string {
 // out endpoint-independent, and the probe must report OTHER-ADDRESS.
 func TestNATBehaviorCoturn(t *testing.T) {
 	second := ip("127.0.0.2")
-	c := clienttest.StartCoturn(t, []netip.Addr{v4, second})
+	c := stuntest.StartCoturn(t, []netip.Addr{v4, second})
 	rep := run(t, check.Config{Targets: targets(t, c.Addr(v4)), ExpectIPs: []netip.Addr{v4},
 		Transports: []check.Transport{check.UDP}, NATBehavior: true})
 	if len(rep.Probes) != 1 {

@@ -7,40 +7,40 @@ import (
 	"github.com/stund/stund/internal/netclass"
 )
 
-// Class is the kind of address a server saw.
-type Class string
+// class is the kind of address a server saw.
+type class string
 
 // Address classes. They come from the IANA special-purpose registries that
 // stuncheck and stund share (internal/netclass).
 const (
-	ClassPublic    Class = "public"
-	ClassPrivate   Class = "private"    // RFC 1918, ULA fc00::/7
-	ClassCGNAT     Class = "cgnat"      // 100.64.0.0/10 (RFC 6598)
-	ClassLinkLocal Class = "link-local" // 169.254.0.0/16, fe80::/10
-	ClassLoopback  Class = "loopback"   // 127.0.0.0/8, ::1
-	// ClassSpecial is every other block that cannot be a client's public
+	classPublic    class = "public"
+	classPrivate   class = "private"    // RFC 1918, ULA fc00::/7
+	classCGNAT     class = "cgnat"      // 100.64.0.0/10 (RFC 6598)
+	classLinkLocal class = "link-local" // 169.254.0.0/16, fe80::/10
+	classLoopback  class = "loopback"   // 127.0.0.0/8, ::1
+	// classSpecial is every other block that cannot be a client's public
 	// source: unspecified, benchmarking (198.18.0.0/15), multicast,
 	// broadcast, reserved.
-	ClassSpecial Class = "special"
+	classSpecial class = "special"
 )
 
-// Classify returns the class of ip. Documentation prefixes (TEST-NET-1..3,
+// classify returns the class of ip. Documentation prefixes (TEST-NET-1..3,
 // 2001:db8::/32) are public: they stand for real addresses in examples and
 // labs.
-func Classify(ip netip.Addr) Class {
+func classify(ip netip.Addr) class {
 	switch netclass.Categorize(ip) {
 	case netclass.Public, netclass.Documentation:
-		return ClassPublic
+		return classPublic
 	case netclass.Private:
-		return ClassPrivate
+		return classPrivate
 	case netclass.Shared:
-		return ClassCGNAT
+		return classCGNAT
 	case netclass.LinkLocal:
-		return ClassLinkLocal
+		return classLinkLocal
 	case netclass.Loopback:
-		return ClassLoopback
+		return classLoopback
 	default:
-		return ClassSpecial
+		return classSpecial
 	}
 }
 
@@ -65,19 +65,6 @@ const (
 	Rewritten    Verdict = "rewritten"
 )
 
-// ExitCode maps a verdict to stuncheck's exit code: 0 preserved,
-// 1 rewritten, 3 inconclusive.
-func (v Verdict) ExitCode() int {
-	switch v {
-	case Preserved:
-		return 0
-	case Rewritten:
-		return 1
-	default:
-		return 3
-	}
-}
-
 // Reason is a short machine word saying why a probe got its verdict.
 type Reason string
 
@@ -101,8 +88,8 @@ const (
 	ReasonUnsupportedFamily Reason = "no-local-address"     // inconclusive: this host has no address of the family
 )
 
-// Observation is what one probe learned, the input to Judge.
-type Observation struct {
+// observation is what one probe learned, the input to judge.
+type observation struct {
 	// Mapped is the address the server saw.
 	Mapped netip.AddrPort
 	// Local is the client socket's own address (for the port comparison).
@@ -124,16 +111,16 @@ type Judgement struct {
 	Hint string
 }
 
-// Judge applies the verdict rules to one answered probe: preserved when
+// judge applies the verdict rules to one answered probe: preserved when
 // the mapped IP is the public IP; otherwise rewritten, named by what the
 // mapped address is; inconclusive when there is no public IP to compare.
-func Judge(o Observation) Judgement {
+func judge(o observation) Judgement {
 	mapped := o.Mapped.Addr().Unmap()
 	if !o.Public.IsValid() {
 		return Judgement{
 			Verdict: Inconclusive, Reason: ReasonNoPublicIP,
 			Detail: fmt.Sprintf("The server saw %s (%s), but your public %s address is unknown, so there is nothing to compare it with.",
-				o.Mapped, describeClass(Classify(mapped), mapped, o.Target.Addr()), familyName(FamilyOf(mapped))),
+				o.Mapped, describeClass(classify(mapped), mapped, o.Target.Addr()), familyName(familyOf(mapped))),
 			Hint: "Pass --expect-ip with your public IP, or --reference servers outside the load balancer that answer.",
 		}
 	}
@@ -162,28 +149,28 @@ func Judge(o Observation) Judgement {
 		}
 	}
 	j := Judgement{Verdict: Rewritten}
-	switch Classify(mapped) {
-	case ClassPrivate:
+	switch classify(mapped) {
+	case classPrivate:
 		j.Reason = ReasonPrivate
 		j.Detail = fmt.Sprintf("The server saw %s, a private address (RFC 1918 / ULA), instead of your public IP %s: something on the path source-NATed the traffic.", o.Mapped, o.Public)
 		j.Hint = "Usually kube-proxy with externalTrafficPolicy: Cluster masquerading to a node address, or a cloud load balancer that SNATs to its internal address. " +
 			"Set externalTrafficPolicy: Local on the Service (only nodes running a server pod then receive traffic), " +
 			"use a passthrough load balancer, or PROXY protocol where the server supports it."
-	case ClassCGNAT:
+	case classCGNAT:
 		j.Reason = ReasonCGNAT
 		j.Detail = fmt.Sprintf("The server saw %s, a shared address (100.64.0.0/10), instead of your public IP %s: a carrier-grade NAT, an overlay network or the load balancer rewrote the source.", o.Mapped, o.Public)
 		j.Hint = "If the 100.64/10 address belongs to the cluster or cloud network (some CNIs, overlays and cloud LBs use it), the load balancer or node SNATs: " +
 			"use externalTrafficPolicy: Local or a passthrough load balancer. If you are behind a carrier-grade NAT yourself, check that --expect-ip is the address the internet sees."
-	case ClassLinkLocal:
+	case classLinkLocal:
 		j.Reason = ReasonLinkLocal
 		j.Detail = fmt.Sprintf("The server saw %s, a link-local address, instead of your public IP %s: a node-local proxy or the node's own networking relayed the traffic.", o.Mapped, o.Public)
 		j.Hint = "Link-local sources come from node-local proxies and some CNI or cloud LB data paths. Route STUN traffic to the pod without a proxy: " +
 			"externalTrafficPolicy: Local with a passthrough load balancer."
-	case ClassLoopback:
+	case classLoopback:
 		j.Reason = ReasonLoopback
 		j.Detail = fmt.Sprintf("The server saw %s, a loopback address, instead of your public IP %s: a proxy on the server's own host relayed the traffic.", o.Mapped, o.Public)
 		j.Hint = "A sidecar proxy, a userspace proxy or kubectl port-forward in front of the server hides the client. Send STUN traffic straight to the server's port."
-	case ClassSpecial:
+	case classSpecial:
 		j.Reason = ReasonSpecial
 		j.Detail = fmt.Sprintf("The server saw %s, a special-purpose address (%s) that cannot be a client's public source, instead of your public IP %s.",
 			o.Mapped, specialName(mapped), o.Public)
@@ -202,9 +189,9 @@ func Judge(o Observation) Judgement {
 	return j
 }
 
-// Worst combines verdicts: rewritten beats inconclusive beats preserved.
+// worst combines verdicts: rewritten beats inconclusive beats preserved.
 // No verdicts at all is inconclusive.
-func Worst(vs ...Verdict) Verdict {
+func worst(vs ...Verdict) Verdict {
 	if len(vs) == 0 {
 		return Inconclusive
 	}
@@ -221,20 +208,20 @@ func Worst(vs ...Verdict) Verdict {
 	return out
 }
 
-func describeClass(c Class, ip, target netip.Addr) string {
+func describeClass(c class, ip, target netip.Addr) string {
 	if ip == target.Unmap() {
 		return "the address you sent to"
 	}
 	switch c {
-	case ClassPrivate:
+	case classPrivate:
 		return "a private address"
-	case ClassCGNAT:
+	case classCGNAT:
 		return "a shared CGNAT address"
-	case ClassLinkLocal:
+	case classLinkLocal:
 		return "a link-local address"
-	case ClassLoopback:
+	case classLoopback:
 		return "a loopback address"
-	case ClassSpecial:
+	case classSpecial:
 		return "a special-purpose address (" + specialName(ip) + ")"
 	default:
 		return "a public address"

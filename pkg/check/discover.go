@@ -72,7 +72,7 @@ func (c *Checker) askReference(ctx context.Context, ref string, f Family) Refere
 		return ans
 	}
 	for _, a := range addrs {
-		if FamilyOf(a.Addr()) == f {
+		if familyOf(a.Addr()) == f {
 			ans.Address = a
 		}
 	}

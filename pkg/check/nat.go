@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/stund/stund/pkg/client"
+	"github.com/stund/stund/internal/stuncheck/client"
 )
 
 // Behavior is an RFC 4787 NAT mapping or filtering behaviour.

@@ -26,7 +26,7 @@ func sampleReport() *Report {
 	for i := range probes[:2] {
 		p := &probes[i]
 		p.PublicIP = public
-		p.Judgement = Judge(Observation{Mapped: p.Mapped, Local: p.Local, Target: p.Address, Public: public})
+		p.Judgement = judge(observation{Mapped: p.Mapped, Local: p.Local, Target: p.Address, Public: public})
 	}
 	probes[2].Judgement = failure(errNoResponseForTest, probes[2].Address, UDP, 5*time.Second)
 	probes[2].PublicIP = netip.MustParseAddr("2001:db8::10")
@@ -43,7 +43,7 @@ func sampleReport() *Report {
 		},
 		Probes: probes,
 	}
-	rep.Verdict = Worst(probes[0].Verdict, probes[1].Verdict, probes[2].Verdict)
+	rep.Verdict = worst(probes[0].Verdict, probes[1].Verdict, probes[2].Verdict)
 
 	return rep
 }

@@ -14,7 +14,7 @@ const DefaultPort = 3478
 // Transport is a STUN transport: "udp" or "tcp".
 type Transport string
 
-// Transports stuncheck probes.
+// The transports a check probes.
 const (
 	UDP Transport = "udp"
 	TCP Transport = "tcp"
@@ -29,8 +29,8 @@ const (
 	IPv6 Family = "ipv6"
 )
 
-// FamilyOf returns the family of ip (IPv4-mapped IPv6 counts as IPv4).
-func FamilyOf(ip netip.Addr) Family {
+// familyOf returns the family of ip (IPv4-mapped IPv6 counts as IPv4).
+func familyOf(ip netip.Addr) Family {
 	if ip.Unmap().Is4() {
 		return IPv4
 	}
@@ -71,37 +71,42 @@ func (t Target) String() string {
 // stun: URI (RFC 7064: stun:host[:port], no "//", no query). The port
 // defaults to 3478. stuns: URIs (STUN over TLS) are rejected: stuncheck
 // probes plain UDP and TCP, which is what a load balancer rewrites.
-// Errors wrap ErrUsage.
+// Errors are an *InputError wrapping ErrBadTarget.
 func ParseTarget(s string) (Target, error) {
 	t := Target{Input: s}
 	rest := strings.TrimSpace(s)
 	if rest == "" {
-		return t, fmt.Errorf("%w: empty target", ErrUsage)
+		return t, &InputError{Err: ErrBadTarget, Input: s, msg: "empty target"}
 	}
 	if scheme, after, ok := strings.Cut(rest, ":"); ok && isScheme(scheme) && !allDigits(after) {
 		switch strings.ToLower(scheme) {
 		case "stun":
 		case "stuns":
-			return t, fmt.Errorf("%w: target %q: stuns: (STUN over TLS) is not supported; "+
-				"stuncheck probes plain UDP and TCP: use stun:HOST[:PORT] with the server's plain port", ErrUsage, s)
+			return t, badTarget(s, "stuns: (STUN over TLS) is not supported; "+
+				"stuncheck probes plain UDP and TCP: use stun:HOST[:PORT] with the server's plain port")
 		default:
-			return t, fmt.Errorf("%w: target %q: unsupported scheme %q (want host[:port] or stun:host[:port])", ErrUsage, s, scheme)
+			return t, badTarget(s, fmt.Sprintf("unsupported scheme %q (want host[:port] or stun:host[:port])", scheme))
 		}
 		if strings.HasPrefix(after, "//") {
-			return t, fmt.Errorf("%w: target %q: a stun: URI has no \"//\" (RFC 7064): write stun:%s", ErrUsage, s, strings.TrimPrefix(after, "//"))
+			return t, badTarget(s, fmt.Sprintf("a stun: URI has no \"//\" (RFC 7064): write stun:%s", strings.TrimPrefix(after, "//")))
 		}
 		if strings.ContainsAny(after, "?#/@") {
-			return t, fmt.Errorf("%w: target %q: a stun: URI is only stun:host[:port]", ErrUsage, s)
+			return t, badTarget(s, "a stun: URI is only stun:host[:port]")
 		}
 		rest = after
 	}
 	host, port, err := splitHostPort(rest)
 	if err != nil {
-		return t, fmt.Errorf("%w: target %q: %w", ErrUsage, s, err)
+		return t, badTarget(s, err.Error())
 	}
 	t.Host, t.Port = host, port
 
 	return t, nil
+}
+
+// badTarget is the error for target s, which does not parse because of why.
+func badTarget(s, why string) *InputError {
+	return &InputError{Err: ErrBadTarget, Input: s, msg: fmt.Sprintf("target %q: %s", s, why)}
 }
 
 // isScheme reports whether s looks like a URI scheme rather than a host
@@ -212,23 +217,4 @@ func checkHostName(h string) error {
 	}
 
 	return nil
-}
-
-// ParseTransports parses "udp", "tcp" or "udp,tcp" (any order, no repeats).
-func ParseTransports(s string) ([]Transport, error) {
-	var out []Transport
-	seen := map[Transport]bool{}
-	for _, part := range strings.Split(s, ",") {
-		tr := Transport(strings.ToLower(strings.TrimSpace(part)))
-		if tr != UDP && tr != TCP {
-			return nil, fmt.Errorf("%w: transport %q: want udp, tcp or udp,tcp", ErrUsage, part)
-		}
-		if seen[tr] {
-			return nil, fmt.Errorf("%w: transport %q given twice", ErrUsage, part)
-		}
-		seen[tr] = true
-		out = append(out, tr)
-	}
-
-	return out, nil
 }

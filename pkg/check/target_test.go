@@ -48,8 +48,9 @@ func TestParseTarget(t *testing.T) {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := ParseTarget(tc.in)
 			if tc.wantErr {
-				if !errors.Is(err, ErrUsage) {
-					t.Fatalf("ParseTarget(%q) = %+v, %v; want a usage error", tc.in, got, err)
+				var ie *InputError
+				if !errors.Is(err, ErrBadTarget) || !errors.As(err, &ie) || ie.Input != tc.in {
+					t.Fatalf("ParseTarget(%q) = %+v, %v; want an *InputError for %q wrapping ErrBadTarget", tc.in, got, err, tc.in)
 				}
 
 				return
@@ -64,40 +65,6 @@ func TestParseTarget(t *testing.T) {
 	}
 }
 
-func TestParseTransports(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    []Transport
-		wantErr bool
-	}{
-		{in: "udp", want: []Transport{UDP}},
-		{in: "tcp", want: []Transport{TCP}},
-		{in: "udp,tcp", want: []Transport{UDP, TCP}},
-		{in: "tcp,udp", want: []Transport{TCP, UDP}},
-		{in: "UDP", want: []Transport{UDP}},
-		{in: "udp,udp", wantErr: true},
-		{in: "sctp", wantErr: true},
-		{in: "", wantErr: true},
-		{in: "tls", wantErr: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			got, err := ParseTransports(tc.in)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v", err)
-			}
-			if len(got) != len(tc.want) {
-				t.Fatalf("got %v, want %v", got, tc.want)
-			}
-			for i := range got {
-				if got[i] != tc.want[i] {
-					t.Fatalf("got %v, want %v", got, tc.want)
-				}
-			}
-		})
-	}
-}
-
 // FuzzParseTarget checks that the target parser never panics and that what
 // it accepts prints back to something it accepts with the same meaning.
 func FuzzParseTarget(f *testing.F) {
@@ -107,8 +74,8 @@ func FuzzParseTarget(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		tg, err := ParseTarget(s)
 		if err != nil {
-			if !errors.Is(err, ErrUsage) {
-				t.Fatalf("error without ErrUsage: %v", err)
+			if !errors.Is(err, ErrBadTarget) {
+				t.Fatalf("error without ErrBadTarget: %v", err)
 			}
 
 			return

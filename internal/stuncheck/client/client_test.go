@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stund/stund/pkg/client"
-	"github.com/stund/stund/pkg/client/clienttest"
-	"github.com/stund/stund/pkg/server"
-	"github.com/stund/stund/pkg/server/servertest"
+	"github.com/stund/stund/internal/stuncheck/client"
+	"github.com/stund/stund/internal/stund/server"
+	"github.com/stund/stund/internal/stund/server/servertest"
+	"github.com/stund/stund/internal/stuntest"
 )
 
 var (
@@ -20,7 +20,7 @@ var (
 )
 
 func TestBindingCoturn(t *testing.T) {
-	srv := clienttest.StartCoturn(t, []netip.Addr{v4, v6}, "--no-rfc5780")
+	srv := stuntest.StartCoturn(t, []netip.Addr{v4, v6}, "--no-rfc5780")
 	c := client.New(client.WithTimeout(3 * time.Second))
 	for _, ip := range []netip.Addr{v4, v6} {
 		for _, network := range []string{"udp", "tcp"} {
@@ -48,7 +48,7 @@ func TestBindingResponder(t *testing.T) {
 	lb := netip.MustParseAddrPort("10.0.0.1:39807")
 	tests := []struct {
 		name      string
-		resp      *clienttest.Responder
+		resp      *stuntest.Responder
 		network   string
 		ip        netip.Addr
 		opts      []client.Option
@@ -58,28 +58,28 @@ func TestBindingResponder(t *testing.T) {
 		wantCode  int
 		wantOther netip.AddrPort
 	}{
-		{name: "udp rewritten v4", resp: &clienttest.Responder{Mapped: func(netip.AddrPort) netip.AddrPort { return lb }}, network: "udp", ip: v4, want: lb, wantTx: 1},
-		{name: "tcp rewritten v6", resp: &clienttest.Responder{Mapped: func(netip.AddrPort) netip.AddrPort { return lb }}, network: "tcp", ip: v6, want: lb, wantTx: 1},
+		{name: "udp rewritten v4", resp: &stuntest.Responder{Mapped: func(netip.AddrPort) netip.AddrPort { return lb }}, network: "udp", ip: v4, want: lb, wantTx: 1},
+		{name: "tcp rewritten v6", resp: &stuntest.Responder{Mapped: func(netip.AddrPort) netip.AddrPort { return lb }}, network: "tcp", ip: v6, want: lb, wantTx: 1},
 		{
-			name: "udp retransmits after drops", resp: &clienttest.Responder{Drop: 2}, network: "udp", ip: v4,
+			name: "udp retransmits after drops", resp: &stuntest.Responder{Drop: 2}, network: "udp", ip: v4,
 			opts: []client.Option{client.WithRTO(20 * time.Millisecond)}, wantTx: 3,
 		},
-		{name: "udp discards garbage", resp: &clienttest.Responder{Garbage: true}, network: "udp", ip: v4, wantTx: 1},
-		{name: "tcp skips foreign transaction then rejects bad fingerprint", resp: &clienttest.Responder{Garbage: true}, network: "tcp", ip: v4, wantErr: client.ErrFingerprint},
+		{name: "udp discards garbage", resp: &stuntest.Responder{Garbage: true}, network: "udp", ip: v4, wantTx: 1},
+		{name: "tcp skips foreign transaction then rejects bad fingerprint", resp: &stuntest.Responder{Garbage: true}, network: "tcp", ip: v4, wantErr: client.ErrFingerprint},
 		// Issue 13 item 14: family IPv6 with a 4-byte address. The
 		// server's own answer ends the transaction at once, over UDP too.
-		{name: "udp short xor-mapped-address", resp: &clienttest.Responder{XORMappedRaw: shortXORMapped}, network: "udp", ip: v4, wantErr: client.ErrInvalidAttribute},
-		{name: "tcp short xor-mapped-address", resp: &clienttest.Responder{XORMappedRaw: shortXORMapped}, network: "tcp", ip: v4, wantErr: client.ErrInvalidAttribute},
-		{name: "udp mapped-address", resp: &clienttest.Responder{UseMappedAddress: true}, network: "udp", ip: v6, wantTx: 1},
-		{name: "udp error response", resp: &clienttest.Responder{ErrorCode: 420}, network: "udp", ip: v4, wantCode: 420},
-		{name: "tcp error response", resp: &clienttest.Responder{ErrorCode: 400}, network: "tcp", ip: v6, wantCode: 400},
+		{name: "udp short xor-mapped-address", resp: &stuntest.Responder{XORMappedRaw: shortXORMapped}, network: "udp", ip: v4, wantErr: client.ErrInvalidAttribute},
+		{name: "tcp short xor-mapped-address", resp: &stuntest.Responder{XORMappedRaw: shortXORMapped}, network: "tcp", ip: v4, wantErr: client.ErrInvalidAttribute},
+		{name: "udp mapped-address", resp: &stuntest.Responder{UseMappedAddress: true}, network: "udp", ip: v6, wantTx: 1},
+		{name: "udp error response", resp: &stuntest.Responder{ErrorCode: 420}, network: "udp", ip: v4, wantCode: 420},
+		{name: "tcp error response", resp: &stuntest.Responder{ErrorCode: 400}, network: "tcp", ip: v6, wantCode: 400},
 		{
 			name: "other address", network: "udp", ip: v4, wantTx: 1,
-			resp:      &clienttest.Responder{OtherAddress: netip.MustParseAddrPort("127.0.0.2:3479")},
+			resp:      &stuntest.Responder{OtherAddress: netip.MustParseAddrPort("127.0.0.2:3479")},
 			wantOther: netip.MustParseAddrPort("127.0.0.2:3479"),
 		},
 		{
-			name: "udp gives up after rc transmissions", resp: &clienttest.Responder{Drop: 100}, network: "udp", ip: v4,
+			name: "udp gives up after rc transmissions", resp: &stuntest.Responder{Drop: 100}, network: "udp", ip: v4,
 			opts:    []client.Option{client.WithRTO(5 * time.Millisecond), client.WithMaxTransmissions(3)},
 			wantErr: client.ErrNoResponse,
 		},
@@ -130,7 +130,7 @@ func TestBindingResponder(t *testing.T) {
 func TestBindingTimeout(t *testing.T) {
 	for _, network := range []string{"udp", "tcp"} {
 		t.Run(network, func(t *testing.T) {
-			addr := clienttest.Silent(t, v4)
+			addr := stuntest.Silent(t, v4)
 			c := client.New(client.WithTimeout(300*time.Millisecond), client.WithRTO(50*time.Millisecond))
 			start := time.Now()
 			_, err := c.Binding(context.Background(), network, addr)
@@ -145,7 +145,7 @@ func TestBindingTimeout(t *testing.T) {
 }
 
 func TestBindingContextCancel(t *testing.T) {
-	addr := clienttest.Silent(t, v4)
+	addr := stuntest.Silent(t, v4)
 	c := client.New(client.WithTimeout(time.Minute))
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
@@ -156,7 +156,7 @@ func TestBindingContextCancel(t *testing.T) {
 }
 
 func TestBindingRefused(t *testing.T) {
-	port := clienttest.FreePort(t, []netip.Addr{v4})
+	port := stuntest.FreePort(t, []netip.Addr{v4})
 	addr := netip.AddrPortFrom(v4, port)
 	c := client.New(client.WithTimeout(2 * time.Second))
 	for _, network := range []string{"udp", "tcp"} {
@@ -208,7 +208,7 @@ func TestBindingSoftwareText(t *testing.T) {
 		{"evil\u202Egnp.exe", "evil?gnp.exe"},
 		{"\u2067isolate\u2069", "?isolate?"},
 	} {
-		addr := (&clienttest.Responder{Software: tc.sent}).Start(t, v4)
+		addr := (&stuntest.Responder{Software: tc.sent}).Start(t, v4)
 		res, err := c.Binding(context.Background(), "udp", addr)
 		if err != nil {
 			t.Fatal(err)

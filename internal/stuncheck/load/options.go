@@ -1,7 +1,6 @@
 package load
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/pion/logging"
@@ -53,7 +52,7 @@ func ParseMappedCheck(s string) (MappedCheck, error) {
 		}
 	}
 
-	return 0, fmt.Errorf("%w: mapped-address check %q: want auto, local, stable or off", ErrConfig, s)
+	return 0, configError("mapped", s, "mapped-address check %q: want auto, local, stable or off", s)
 }
 
 // Progress is a snapshot of a running load, passed to the WithProgress
@@ -151,23 +150,23 @@ func newConfig(opts []Option) (config, error) {
 	}
 	switch {
 	case c.network != "udp" && c.network != "tcp":
-		return c, fmt.Errorf("%w: network %q: want udp or tcp", ErrConfig, c.network)
+		return c, configError("network", c.network, "network %q: want udp or tcp", c.network)
 	case c.connections < 1 || c.connections > 65536:
-		return c, fmt.Errorf("%w: connections %d: want 1 to 65536", ErrConfig, c.connections)
+		return c, configError("connections", c.connections, "connections %d: want 1 to 65536", c.connections)
 	case c.rate == 0 && (c.window < 1 || c.window > 1<<16):
-		return c, fmt.Errorf("%w: window %d: want 1 to 65536", ErrConfig, c.window)
+		return c, configError("window", c.window, "window %d: want 1 to 65536", c.window)
 	case c.rate < 0:
-		return c, fmt.Errorf("%w: rate %g: must be positive", ErrConfig, c.rate)
+		return c, configError("rate", c.rate, "rate %g: must be positive", c.rate)
 	case c.duration <= 0:
-		return c, fmt.Errorf("%w: duration %s: must be positive", ErrConfig, c.duration)
+		return c, configError("duration", c.duration, "duration %s: must be positive", c.duration)
 	case c.timeout <= 0:
-		return c, fmt.Errorf("%w: timeout %s: must be positive", ErrConfig, c.timeout)
+		return c, configError("timeout", c.timeout, "timeout %s: must be positive", c.timeout)
 	case c.batch < 1 || c.batch > 1024:
-		return c, fmt.Errorf("%w: batch %d: want 1 to 1024", ErrConfig, c.batch)
+		return c, configError("batch", c.batch, "batch %d: want 1 to 1024", c.batch)
 	case c.mapped < MappedAuto || c.mapped > MappedOff:
-		return c, fmt.Errorf("%w: unknown mapped-address check %d", ErrConfig, c.mapped)
+		return c, configError("mapped", c.mapped, "unknown mapped-address check %d", int(c.mapped))
 	case c.progress != nil && c.progressInt <= 0:
-		return c, fmt.Errorf("%w: progress interval %s: must be positive", ErrConfig, c.progressInt)
+		return c, configError("progress", c.progressInt, "progress interval %s: must be positive", c.progressInt)
 	}
 	if c.logger == nil {
 		c.logger = logging.NewDefaultLoggerFactory()

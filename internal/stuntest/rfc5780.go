@@ -1,4 +1,4 @@
-package clienttest
+package stuntest
 
 import (
 	"net"

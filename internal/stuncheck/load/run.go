@@ -3,7 +3,6 @@ package load
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -47,7 +46,7 @@ func Run(ctx context.Context, target netip.AddrPort, opts ...Option) (*Result, e
 		return nil, err
 	}
 	if !target.IsValid() || target.Port() == 0 || target.Addr().IsUnspecified() {
-		return nil, fmt.Errorf("%w: target %s: want an IP address and a port", ErrConfig, target)
+		return nil, configError("target", target, "target %s: want an IP address and a port", target)
 	}
 	r := &runner{
 		cfg:    cfg,
@@ -69,8 +68,8 @@ func Run(ctx context.Context, target netip.AddrPort, opts ...Option) (*Result, e
 		need := int(math.Ceil(perConn*cfg.timeout.Seconds()*1.25)) + cfg.batch
 		nslots = 1 << bits.Len(uint(max(need, 64)-1))
 		if nslots > 1<<22 {
-			return nil, fmt.Errorf("%w: rate %g with timeout %s needs too many requests in flight per connection: lower the timeout or add connections",
-				ErrConfig, cfg.rate, cfg.timeout)
+			return nil, configError("rate", cfg.rate, "rate %g with timeout %s needs too many requests in flight per connection: lower the timeout or add connections",
+				cfg.rate, cfg.timeout)
 		}
 	}
 

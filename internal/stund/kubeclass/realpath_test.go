@@ -1,12 +1,9 @@
-package kube
+package kubeclass
 
 import (
 	"bytes"
 	"context"
-	"errors"
-	"k8s.io/client-go/kubernetes"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,9 +11,12 @@ import (
 	"time"
 
 	"github.com/pion/logging"
+	"k8s.io/client-go/kubernetes"
 
+	"github.com/stund/stund/internal/cluster"
+	"github.com/stund/stund/internal/cluster/clustertest"
 	"github.com/stund/stund/internal/kubetest"
-	"github.com/stund/stund/pkg/server"
+	"github.com/stund/stund/internal/stund/server"
 )
 
 // realClient serves sampleCluster from a stand-in API server and returns
@@ -28,14 +28,14 @@ func realClient(t *testing.T) (*kubetest.Server, kubernetes.Interface) {
 	url := api.Start()
 	t.Cleanup(api.Close)
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := kubetest.WriteKubeconfig(kc, url, testNS); err != nil {
+	if err := kubetest.WriteKubeconfig(kc, url, clustertest.NS); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := ServerConfig(kc, "")
+	rc, err := cluster.ServerConfig(kc, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := NewClient(rc, "stund-test")
+	cs, err := cluster.NewClient(rc, "stund-test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestRealClientPath(t *testing.T) {
 	lf := logging.NewDefaultLoggerFactory()
 	lf.Writer = log
 	lf.DefaultLogLevel = logging.LogLevelDebug
-	c, err := New(Config{Client: cs, Namespace: testNS, Services: []string{"stund"}, LoggerFactory: lf})
+	c, err := New(Config{Client: cs, Namespace: clustertest.NS, Services: []string{"stund"}, LoggerFactory: lf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,9 +104,9 @@ func TestRealClientPath(t *testing.T) {
 	}
 
 	// Changes arrive over the open watch.
-	api.Apply(node("worker-9", "10.1.0.9", ""))
+	api.Apply(clustertest.Node("worker-9", "10.1.0.9", ""))
 	eventually(t, "node added through the watch", func() bool { return c.Classify(netip.MustParseAddr("10.1.0.9")) == server.ClassNode })
-	api.Delete(node("worker-1", "", ""))
+	api.Delete(clustertest.Node("worker-1", "", ""))
 	eventually(t, "node deleted through the watch", func() bool { return c.Classify(netip.MustParseAddr("10.1.0.2")) == server.ClassPrivate })
 
 	// The first rewritten source (worker-1's, above) recorded an Event
@@ -124,7 +124,7 @@ func TestSlowAPIDoesNotDelay(t *testing.T) {
 	api, cs := realClient(t)
 	lf := logging.NewDefaultLoggerFactory()
 	lf.Writer = &syncBuffer{}
-	c, err := New(Config{Client: cs, Namespace: testNS, Services: []string{"stund"}, LoggerFactory: lf})
+	c, err := New(Config{Client: cs, Namespace: clustertest.NS, Services: []string{"stund"}, LoggerFactory: lf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,34 +157,4 @@ func TestSlowAPIDoesNotDelay(t *testing.T) {
 	}
 	release()
 	eventually(t, "Event once the API answers", func() bool { return len(api.Events()) == 1 })
-}
-
-// No cluster and no kubeconfig: stund runs without Kubernetes.
-func TestServerConfigOutsideCluster(t *testing.T) {
-	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	if _, err := ServerConfig("", ""); !errors.Is(err, ErrNoCluster) {
-		t.Errorf("ServerConfig outside a cluster: %v, want ErrNoCluster", err)
-	}
-	// In a pod without a ServiceAccount token (automount off): no cluster.
-	t.Setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
-	t.Setenv("KUBERNETES_SERVICE_PORT", "443")
-	if _, err := os.Stat("/var/run/secrets/kubernetes.io/serviceaccount/token"); err == nil {
-		t.Log("this machine has a ServiceAccount token; skipping the no-token case")
-	} else if _, err := ServerConfig("", ""); !errors.Is(err, ErrNoCluster) {
-		t.Errorf("ServerConfig in a pod without a token: %v, want ErrNoCluster", err)
-	}
-	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	if _, err := ServerConfig(filepath.Join(t.TempDir(), "missing"), ""); err == nil {
-		t.Error("ServerConfig with a missing kubeconfig succeeded")
-	}
-	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := kubetest.WriteKubeconfig(kc, "http://127.0.0.1:1", "team"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ServerConfig(kc, "nope"); err == nil {
-		t.Error("ServerConfig with an unknown context succeeded")
-	}
-	if _, ns, err := ClientConfig(kc, ""); err != nil || ns != "team" {
-		t.Errorf("ClientConfig namespace %q, %v; want team", ns, err)
-	}
 }

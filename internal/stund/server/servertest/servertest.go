@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/stund/stund/pkg/server"
+	"github.com/stund/stund/internal/stund/server"
 )
 
 // Start serves cfg (by default on 127.0.0.1 and [::1], free ports) until

@@ -1,8 +1,8 @@
-// Package clienttest provides STUN servers for tests: coturn run as a child
+// Package stuntest provides STUN servers for tests: coturn run as a child
 // process, and a scripted responder that claims to see whatever address a
 // test needs (a private address, a CGNAT address, the load balancer's own).
 // Everything listens on loopback only.
-package clienttest
+package stuntest
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package kube
+package kubeclass
 
 import (
 	"bytes"
@@ -18,7 +18,9 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 
-	"github.com/stund/stund/pkg/server"
+	"github.com/stund/stund/internal/cluster"
+	"github.com/stund/stund/internal/cluster/clustertest"
+	"github.com/stund/stund/internal/stund/server"
 )
 
 // syncBuffer is a log destination tests read while loggers write.
@@ -69,7 +71,7 @@ func start(t *testing.T, cs kubernetes.Interface, services []string, internal ..
 	lf.DefaultLogLevel = logging.LogLevelWarn
 	clock := newFakeClock()
 	c, err := New(Config{
-		Client: cs, Namespace: testNS, Services: services, Internal: internal,
+		Client: cs, Namespace: clustertest.NS, Services: services, Internal: internal,
 		Instance: "stund-0", LoggerFactory: lf, now: clock.now,
 	})
 	if err != nil {
@@ -89,10 +91,10 @@ func start(t *testing.T, cs kubernetes.Interface, services []string, internal ..
 
 func sampleCluster() []runtime.Object {
 	return []runtime.Object{
-		node("worker-1", "10.1.0.2", "198.51.100.20", "10.244.1.0/24", "fd00:244:1::/64"),
-		node("worker-2", "fd00:1::3", "", "10.244.2.0/24"),
-		service("stund", ingress("198.51.100.7", "2001:db8:7::7")),
-		slice("stund", "stund-abc", endpoint{"worker-1", true}),
+		clustertest.Node("worker-1", "10.1.0.2", "198.51.100.20", "10.244.1.0/24", "fd00:244:1::/64"),
+		clustertest.Node("worker-2", "fd00:1::3", "", "10.244.2.0/24"),
+		clustertest.Service("stund", clustertest.Ingress("198.51.100.7", "2001:db8:7::7")),
+		clustertest.Slice("stund", "stund-abc", clustertest.Endpoint{Node: "worker-1", Ready: true}),
 	}
 }
 
@@ -177,14 +179,14 @@ func TestClassifyFollowsChanges(t *testing.T) {
 	if got := s.c.Classify(newIP); got != server.ClassPrivate {
 		t.Fatalf("before: %s", got)
 	}
-	if _, err := cs.CoreV1().Nodes().Create(ctx, node("worker-3", "10.1.0.99", ""), metav1.CreateOptions{}); err != nil {
+	if _, err := cs.CoreV1().Nodes().Create(ctx, clustertest.Node("worker-3", "10.1.0.99", ""), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "new node", func() bool { return s.c.Classify(newIP) == server.ClassNode })
 
-	svc, _ := cs.CoreV1().Services(testNS).Get(ctx, "stund", metav1.GetOptions{})
+	svc, _ := cs.CoreV1().Services(clustertest.NS).Get(ctx, "stund", metav1.GetOptions{})
 	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "198.51.100.8"}}
-	if _, err := cs.CoreV1().Services(testNS).UpdateStatus(ctx, svc, metav1.UpdateOptions{}); err != nil {
+	if _, err := cs.CoreV1().Services(clustertest.NS).UpdateStatus(ctx, svc, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "new ingress", func() bool {
@@ -194,13 +196,13 @@ func TestClassifyFollowsChanges(t *testing.T) {
 	// The warning names the proxy load balancer once its ipMode says so.
 	svc.Status.LoadBalancer.Ingress[0].IPMode = ptr.To(corev1.LoadBalancerIPModeProxy)
 	svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
-	if _, err := cs.CoreV1().Services(testNS).Update(ctx, svc, metav1.UpdateOptions{}); err != nil {
+	if _, err := cs.CoreV1().Services(clustertest.NS).Update(ctx, svc, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "ipMode Proxy", func() bool {
-		return strings.Contains(s.c.describe(netip.MustParseAddr("198.51.100.8"), who{class: server.ClassLB, service: "stund"}, 1), "ipMode Proxy")
+		return strings.Contains(s.c.describe(netip.MustParseAddr("198.51.100.8"), cluster.Who{Kind: cluster.LB, Service: "stund"}, 1), "ipMode Proxy")
 	})
-	if d := s.c.describe(netip.MustParseAddr("198.51.100.8"), who{class: server.ClassLB, service: "stund"}, 1); strings.Contains(d, "externalTrafficPolicy Cluster") {
+	if d := s.c.describe(netip.MustParseAddr("198.51.100.8"), cluster.Who{Kind: cluster.LB, Service: "stund"}, 1); strings.Contains(d, "externalTrafficPolicy Cluster") {
 		t.Errorf("Local Service described as Cluster: %s", d)
 	}
 
@@ -210,8 +212,8 @@ func TestClassifyFollowsChanges(t *testing.T) {
 	eventually(t, "node gone", func() bool { return s.c.Classify(netip.MustParseAddr("10.1.0.2")) == server.ClassPrivate })
 
 	// Another Service's ingress is not ours.
-	other := service("other", ingress("198.51.100.50"))
-	if _, err := cs.CoreV1().Services(testNS).Create(ctx, other, metav1.CreateOptions{}); err != nil {
+	other := clustertest.Service("other", clustertest.Ingress("198.51.100.50"))
+	if _, err := cs.CoreV1().Services(clustertest.NS).Create(ctx, other, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -222,7 +224,7 @@ func TestClassifyFollowsChanges(t *testing.T) {
 
 func listEvents(t *testing.T, cs kubernetes.Interface) []corev1.Event {
 	t.Helper()
-	l, err := cs.CoreV1().Events(testNS).List(context.Background(), metav1.ListOptions{})
+	l, err := cs.CoreV1().Events(clustertest.NS).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,9 +324,9 @@ func TestMissingServices(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	cs := fake.NewClientset()
 	for _, cfg := range []Config{
-		{Client: cs, Services: []string{"stund"}},                  // no namespace
-		{Client: cs, Namespace: testNS, Services: []string{"a/b"}}, // bad name
-		{Client: cs, Namespace: testNS, Services: []string{""}},
+		{Client: cs, Services: []string{"stund"}},                          // no namespace
+		{Client: cs, Namespace: clustertest.NS, Services: []string{"a/b"}}, // bad name
+		{Client: cs, Namespace: clustertest.NS, Services: []string{""}},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
@@ -336,11 +338,11 @@ func BenchmarkClassify(b *testing.B) {
 	var objs []runtime.Object
 	for i := range 2000 {
 		ip := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
-		objs = append(objs, node("n"+ip.String(), ip.String(), "",
+		objs = append(objs, clustertest.Node("n"+ip.String(), ip.String(), "",
 			netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(100 + i>>8), byte(i), 0}), 24).String()))
 	}
-	objs = append(objs, service("stund", ingress("198.51.100.7")))
-	c, err := New(Config{Client: fake.NewClientset(objs...), Namespace: testNS, Services: []string{"stund"}})
+	objs = append(objs, clustertest.Service("stund", clustertest.Ingress("198.51.100.7")))
+	c, err := New(Config{Client: fake.NewClientset(objs...), Namespace: clustertest.NS, Services: []string{"stund"}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package kube
+package diagnose
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/stund/stund/internal/cluster/clustertest"
 	"github.com/stund/stund/pkg/check"
 )
 
@@ -31,11 +32,11 @@ func probe(tr check.Transport, mapped string, v check.Verdict) check.Probe {
 
 var (
 	threeNodes = []*corev1.Node{
-		node("worker-1", "10.1.0.2", "", "10.244.1.0/24"),
-		node("worker-2", "10.1.0.3", "", "10.244.2.0/24"),
-		node("worker-3", "10.1.0.4", "", "10.244.3.0/24"),
+		clustertest.Node("worker-1", "10.1.0.2", "", "10.244.1.0/24"),
+		clustertest.Node("worker-2", "10.1.0.3", "", "10.244.2.0/24"),
+		clustertest.Node("worker-3", "10.1.0.4", "", "10.244.3.0/24"),
 	}
-	allReady = slice("stund", "s1", endpoint{"worker-1", true}, endpoint{"worker-2", true}, endpoint{"worker-3", true})
+	allReady = clustertest.Slice("stund", "s1", clustertest.Endpoint{Node: "worker-1", Ready: true}, clustertest.Endpoint{Node: "worker-2", Ready: true}, clustertest.Endpoint{Node: "worker-3", Ready: true})
 )
 
 func derefAll[T any](ps []*T) []T {
@@ -54,10 +55,10 @@ func TestDiagnose(t *testing.T) {
 		W      = "warning"
 		I      = "info"
 	)
-	excluded := node("control-plane", "10.1.0.1", "", "10.244.0.0/24")
+	excluded := clustertest.Node("control-plane", "10.1.0.1", "", "10.244.0.0/24")
 	excluded.Labels = map[string]string{excludeFromLBLabel: ""}
 	provider := func(id string) *corev1.Node {
-		n := node("worker-1", "10.1.0.2", "")
+		n := clustertest.Node("worker-1", "10.1.0.2", "")
 		n.Spec.ProviderID = id
 
 		return n
@@ -74,7 +75,7 @@ func TestDiagnose(t *testing.T) {
 	}{
 		{
 			name: "masquerade: Cluster, the server saw a node",
-			svc:  service("stund", ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
+			svc:  clustertest.Service("stund", clustertest.Ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			probes: []check.Probe{probe(check.UDP, "10.1.0.3", check.Rewritten), probe(check.TCP, "10.1.0.3", check.Rewritten)},
 			want:   []string{"etp-cluster:" + E, "snat-node-ip:" + E, "mixed-protocol:" + I},
 			mention: map[string][]string{
@@ -84,29 +85,29 @@ func TestDiagnose(t *testing.T) {
 		},
 		{
 			name: "masquerade seen on both families of one node: one finding",
-			svc:  service("stund", udpOnly, ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady},
-			nodes:   []*corev1.Node{node("dual", "10.1.0.2", "fd00:1::2")},
+			svc:  clustertest.Service("stund", clustertest.UDPOnly, clustertest.Ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady},
+			nodes:   []*corev1.Node{clustertest.Node("dual", "10.1.0.2", "fd00:1::2")},
 			probes:  []check.Probe{probe(check.UDP, "10.1.0.2", check.Rewritten), probe(check.UDP, "fd00:1::2", check.Rewritten)},
 			want:    []string{"etp-cluster:" + E, "snat-node-ip:" + E},
 			mention: map[string][]string{"snat-node-ip": {"10.1.0.2 and fd00:1::2 over udp", `node "dual"`}},
 		},
 		{
 			name: "Cluster but the path preserved (DSR): a warning only",
-			svc:  service("stund", udpOnly, ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
+			svc:  clustertest.Service("stund", clustertest.UDPOnly, clustertest.Ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			probes: []check.Probe{probe(check.UDP, client, check.Preserved)},
 			want:   []string{"etp-cluster:" + W},
 		},
 		{
 			name: "passthrough: Local, endpoints everywhere, preserved",
-			svc:  service("stund", local, udpOnly, ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
+			svc:  clustertest.Service("stund", clustertest.Local, clustertest.UDPOnly, clustertest.Ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			probes: []check.Probe{probe(check.UDP, client, check.Preserved)},
 			want:   []string{},
 		},
 		{
 			name: "Local, endpoint on one node of three, control plane excluded",
-			svc:  service("stund", local, udpOnly, ingress("198.51.100.7")),
-			slices: []*discoveryv1.EndpointSlice{slice("stund", "s1", endpoint{"worker-1", true}, endpoint{"worker-2", false}),
-				slice("stund", "s2", endpoint{"worker-1", true})},
+			svc:  clustertest.Service("stund", clustertest.Local, clustertest.UDPOnly, clustertest.Ingress("198.51.100.7")),
+			slices: []*discoveryv1.EndpointSlice{clustertest.Slice("stund", "s1", clustertest.Endpoint{Node: "worker-1", Ready: true}, clustertest.Endpoint{Node: "worker-2", Ready: false}),
+				clustertest.Slice("stund", "s2", clustertest.Endpoint{Node: "worker-1", Ready: true})},
 			nodes:   append([]*corev1.Node{excluded}, threeNodes...),
 			probes:  []check.Probe{probe(check.UDP, client, check.Preserved)},
 			want:    []string{"endpoints-not-on-all-nodes:" + W},
@@ -114,35 +115,35 @@ func TestDiagnose(t *testing.T) {
 		},
 		{
 			name:   "no ready endpoints",
-			svc:    service("stund", local, udpOnly, ingress("198.51.100.7")),
-			slices: []*discoveryv1.EndpointSlice{slice("stund", "s1", endpoint{"worker-1", false})}, nodes: threeNodes,
+			svc:    clustertest.Service("stund", clustertest.Local, clustertest.UDPOnly, clustertest.Ingress("198.51.100.7")),
+			slices: []*discoveryv1.EndpointSlice{clustertest.Slice("stund", "s1", clustertest.Endpoint{Node: "worker-1", Ready: false})}, nodes: threeNodes,
 			probes: []check.Probe{probe(check.UDP, "", check.Inconclusive)},
 			want:   []string{"no-ready-endpoints:" + E},
 		},
 		{
 			name: "Local but the node still SNATs: the CNI",
-			svc:  service("stund", local, udpOnly, ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
+			svc:  clustertest.Service("stund", clustertest.Local, clustertest.UDPOnly, clustertest.Ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			probes:  []check.Probe{probe(check.UDP, "10.1.0.2", check.Rewritten)},
 			want:    []string{"snat-node-ip:" + E},
 			mention: map[string][]string{"snat-node-ip": {"already Local", "dsr"}},
 		},
 		{
 			name: "pod CIDR",
-			svc:  service("stund", local, udpOnly, ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
+			svc:  clustertest.Service("stund", clustertest.Local, clustertest.UDPOnly, clustertest.Ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			probes:  []check.Probe{probe(check.UDP, "10.244.3.9", check.Rewritten)},
 			want:    []string{"snat-pod-cidr:" + E},
 			mention: map[string][]string{"snat-pod-cidr": {"10.244.3.9", "worker-3"}},
 		},
 		{
 			name: "proxy load balancer: ipMode Proxy, the server saw the ingress",
-			svc:  service("stund", local, tcpOnly, ingress("198.51.100.7"), proxyMode), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
+			svc:  clustertest.Service("stund", clustertest.Local, clustertest.TCPOnly, clustertest.Ingress("198.51.100.7"), clustertest.ProxyMode), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			probes:  []check.Probe{probe(check.TCP, "198.51.100.7", check.Rewritten)},
 			want:    []string{"ipmode-proxy:" + E, "snat-lb-address:" + E},
 			mention: map[string][]string{"ipmode-proxy": {"198.51.100.7", "--proxy-protocol"}},
 		},
 		{
 			name: "ClientIP affinity on UDP",
-			svc: service("stund", local, udpOnly, ingress("198.51.100.7"), func(s *corev1.Service) {
+			svc: clustertest.Service("stund", clustertest.Local, clustertest.UDPOnly, clustertest.Ingress("198.51.100.7"), func(s *corev1.Service) {
 				s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
 			}),
 			slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
@@ -150,7 +151,7 @@ func TestDiagnose(t *testing.T) {
 		},
 		{
 			name: "mixed protocol with a port error",
-			svc: service("stund", local, ingress("198.51.100.7"), func(s *corev1.Service) {
+			svc: clustertest.Service("stund", clustertest.Local, clustertest.Ingress("198.51.100.7"), func(s *corev1.Service) {
 				msg := "UDP not supported"
 				s.Status.LoadBalancer.Ingress[0].Ports = []corev1.PortStatus{{Port: 3478, Protocol: corev1.ProtocolUDP, Error: &msg}}
 			}),
@@ -159,43 +160,43 @@ func TestDiagnose(t *testing.T) {
 			mention: map[string][]string{"mixed-protocol": {"UDP not supported", "service.split"}},
 		},
 		{
-			name: "pending load balancer", svc: service("stund", local, udpOnly),
+			name: "pending load balancer", svc: clustertest.Service("stund", clustertest.Local, clustertest.UDPOnly),
 			slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			want: []string{"no-lb-ingress:" + E},
 		},
 		{
-			name: "Nodes unreadable", svc: service("stund", local, udpOnly, ingress("198.51.100.7")),
+			name: "Nodes unreadable", svc: clustertest.Service("stund", clustertest.Local, clustertest.UDPOnly, clustertest.Ingress("198.51.100.7")),
 			slices: []*discoveryv1.EndpointSlice{allReady}, nodesErr: errors.New("nodes is forbidden"),
 			want: []string{"nodes-unreadable:" + I},
 		},
 		{
 			name:   "AWS NLB ip targets without TCP preservation",
-			svc:    service("stund", local, ingress("198.51.100.7"), annotate(annAWSTargetType, "ip")),
+			svc:    clustertest.Service("stund", clustertest.Local, clustertest.Ingress("198.51.100.7"), clustertest.Annotate(annAWSTargetType, "ip")),
 			slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			probes: []check.Probe{probe(check.UDP, client, check.Preserved), probe(check.TCP, "10.1.9.9", check.Rewritten)},
 			want:   []string{"aws-nlb-ip-target-tcp:" + E, "mixed-protocol:" + I},
 		},
 		{
 			name: "AWS NLB ip targets with preservation on",
-			svc: service("stund", local, ingress("198.51.100.7"), annotate(annAWSTargetType, "ip",
+			svc: clustertest.Service("stund", clustertest.Local, clustertest.Ingress("198.51.100.7"), clustertest.Annotate(annAWSTargetType, "ip",
 				annAWSTargetGroupAttrs, "deregistration_delay.timeout_seconds=10, preserve_client_ip.enabled=true")),
 			slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			want: []string{"mixed-protocol:" + I},
 		},
 		{
 			name:   "AWS preservation turned off",
-			svc:    service("stund", local, tcpOnly, ingress("198.51.100.7"), annotate(annAWSTargetGroupAttrs, "preserve_client_ip.enabled=false")),
+			svc:    clustertest.Service("stund", clustertest.Local, clustertest.TCPOnly, clustertest.Ingress("198.51.100.7"), clustertest.Annotate(annAWSTargetGroupAttrs, "preserve_client_ip.enabled=false")),
 			slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			want: []string{"aws-preserve-client-ip-off:" + E},
 		},
 		{
-			name: "DigitalOcean without PROXY protocol", svc: service("stund", local, tcpOnly, ingress("198.51.100.7")),
+			name: "DigitalOcean without PROXY protocol", svc: clustertest.Service("stund", clustertest.Local, clustertest.TCPOnly, clustertest.Ingress("198.51.100.7")),
 			slices: []*discoveryv1.EndpointSlice{allReady}, nodes: []*corev1.Node{provider("digitalocean://123")},
 			want: []string{"digitalocean-source-ip:" + W},
 		},
 		{
 			name:   "DigitalOcean with PROXY protocol, TCP answered and preserved",
-			svc:    service("stund", local, tcpOnly, ingress("198.51.100.7"), annotate(annDOProxyProtocol, "true")),
+			svc:    clustertest.Service("stund", clustertest.Local, clustertest.TCPOnly, clustertest.Ingress("198.51.100.7"), clustertest.Annotate(annDOProxyProtocol, "true")),
 			slices: []*discoveryv1.EndpointSlice{allReady}, nodes: []*corev1.Node{provider("digitalocean://123")},
 			probes:  []check.Probe{probe(check.TCP, client, check.Preserved)},
 			want:    []string{"proxy-protocol-enabled:" + I},
@@ -203,34 +204,34 @@ func TestDiagnose(t *testing.T) {
 		},
 		{
 			name:   "PROXY protocol on but TCP gets no answer",
-			svc:    service("stund", local, tcpOnly, ingress("198.51.100.7"), annotate(annAWSProxyProtocol, "*")),
+			svc:    clustertest.Service("stund", clustertest.Local, clustertest.TCPOnly, clustertest.Ingress("198.51.100.7"), clustertest.Annotate(annAWSProxyProtocol, "*")),
 			slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			probes: []check.Probe{probe(check.TCP, "", check.Inconclusive)},
 			want:   []string{"proxy-protocol-enabled:" + E},
 		},
 		{
-			name: "Hetzner with UDP", svc: service("stund", local, ingress("198.51.100.7"), annotate("load-balancer.hetzner.cloud/location", "fsn1")),
+			name: "Hetzner with UDP", svc: clustertest.Service("stund", clustertest.Local, clustertest.Ingress("198.51.100.7"), clustertest.Annotate("load-balancer.hetzner.cloud/location", "fsn1")),
 			slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			want: []string{"hetzner-no-udp:" + E, "hetzner-tcp-proxy:" + W, "mixed-protocol:" + I},
 		},
 		{
 			name:   "OCI NLB without preserve-source",
-			svc:    service("stund", local, udpOnly, ingress("198.51.100.7"), annotate(annOCILBType, "nlb")),
+			svc:    clustertest.Service("stund", clustertest.Local, clustertest.UDPOnly, clustertest.Ingress("198.51.100.7"), clustertest.Annotate(annOCILBType, "nlb")),
 			slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			want: []string{"oci-preserve-source-off:" + W},
 		},
 		{
-			name: "OCI NLB preserving", svc: service("stund", local, udpOnly, ingress("198.51.100.7"), annotate(annOCILBType, "nlb", annOCIPreserveSource, "true")),
+			name: "OCI NLB preserving", svc: clustertest.Service("stund", clustertest.Local, clustertest.UDPOnly, clustertest.Ingress("198.51.100.7"), clustertest.Annotate(annOCILBType, "nlb", annOCIPreserveSource, "true")),
 			slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			want: []string{},
 		},
 		{
-			name: "Linode", svc: service("stund", local, ingress("198.51.100.7")),
+			name: "Linode", svc: clustertest.Service("stund", clustertest.Local, clustertest.Ingress("198.51.100.7")),
 			slices: []*discoveryv1.EndpointSlice{allReady}, nodes: []*corev1.Node{provider("linode://42")},
 			want: []string{"linode-tcp-proxy:" + W, "linode-udp-beta:" + I, "mixed-protocol:" + I},
 		},
 		{
-			name: "Azure floating IP off", svc: service("stund", local, udpOnly, ingress("198.51.100.7"), annotate(annAzureFloatingIPOff, "true")),
+			name: "Azure floating IP off", svc: clustertest.Service("stund", clustertest.Local, clustertest.UDPOnly, clustertest.Ingress("198.51.100.7"), clustertest.Annotate(annAzureFloatingIPOff, "true")),
 			slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
 			want: []string{"azure-floating-ip-disabled:" + I},
 		},
@@ -259,7 +260,7 @@ func TestDiagnose(t *testing.T) {
 }
 
 func TestTargets(t *testing.T) {
-	svc := service("stund", ingress("198.51.100.7", "2001:db8:7::7"), func(s *corev1.Service) {
+	svc := clustertest.Service("stund", clustertest.Ingress("198.51.100.7", "2001:db8:7::7"), func(s *corev1.Service) {
 		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{Hostname: "lb.example.com"})
 		s.Spec.Ports = append(s.Spec.Ports,
 			corev1.ServicePort{Name: "alt", Protocol: corev1.ProtocolUDP, Port: 19302},
@@ -300,26 +301,26 @@ func TestParseServiceRef(t *testing.T) {
 }
 
 func TestReadService(t *testing.T) {
-	objs := []runtime.Object{service("stund", ingress("198.51.100.7")), allReady, slice("other", "o1", endpoint{"worker-9", true})}
+	objs := []runtime.Object{clustertest.Service("stund", clustertest.Ingress("198.51.100.7")), allReady, clustertest.Slice("other", "o1", clustertest.Endpoint{Node: "worker-9", Ready: true})}
 	for _, n := range threeNodes {
 		objs = append(objs, n)
 	}
 	cs := fake.NewClientset(objs...)
 	ctx := context.Background()
-	cl, err := ReadService(ctx, cs, testNS, "stund")
+	cl, err := ReadService(ctx, cs, clustertest.NS, "stund")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cl.Service.Name != "stund" || len(cl.Slices) != 1 || len(cl.Nodes) != 3 || cl.NodesErr != nil {
 		t.Errorf("read %s, %d slices, %d nodes, %v", cl.Service.Name, len(cl.Slices), len(cl.Nodes), cl.NodesErr)
 	}
-	if _, err := ReadService(ctx, cs, "elsewhere", "stund"); err == nil || !IsNotFound(err) || !strings.Contains(err.Error(), "in namespace \"elsewhere\"") {
+	if _, err := ReadService(ctx, cs, "elsewhere", "stund"); !errors.Is(err, ErrServiceNotFound) || !strings.Contains(err.Error(), "in namespace \"elsewhere\"") {
 		t.Errorf("missing Service: %v", err)
 	}
 	cs.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "", errors.New("RBAC"))
 	})
-	cl, err = ReadService(ctx, cs, testNS, "stund")
+	cl, err = ReadService(ctx, cs, clustertest.NS, "stund")
 	if err != nil || !apierrors.IsForbidden(cl.NodesErr) {
 		t.Errorf("forbidden Nodes: %v, NodesErr %v", err, cl.NodesErr)
 	}

@@ -1,4 +1,4 @@
-package kube
+package diagnose
 
 import (
 	"context"
@@ -44,13 +44,13 @@ func ParseServiceRef(s string) (name string, ok bool) {
 }
 
 // ReadService reads the Service namespace/name, its EndpointSlices and
-// the Nodes. A missing Service or one it may not read is an error; Nodes
-// it may not read are noted in Cluster.NodesErr.
+// the Nodes. A missing Service (ErrServiceNotFound) or one it may not
+// read is an error; Nodes it may not read are noted in Cluster.NodesErr.
 func ReadService(ctx context.Context, cs kubernetes.Interface, namespace, name string) (*Cluster, error) {
 	svc, err := cs.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("%w: %q in namespace %q (check -n/--namespace and --context)", ErrServiceNotFound, name, namespace)
+			return nil, fmt.Errorf("%w: %q in namespace %q", ErrServiceNotFound, name, namespace)
 		}
 
 		return nil, fmt.Errorf("get service %s/%s: %w", namespace, name, err)
@@ -127,9 +127,6 @@ func Targets(svc *corev1.Service, input string) []check.Target {
 
 	return out
 }
-
-// IsNotFound reports whether err says a Service does not exist.
-func IsNotFound(err error) bool { return errors.Is(err, ErrServiceNotFound) }
 
 // ErrServiceNotFound is wrapped by ReadService's error when the Service
 // does not exist.

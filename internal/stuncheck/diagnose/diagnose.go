@@ -1,4 +1,9 @@
-package kube
+// Package diagnose is stuncheck's Kubernetes diagnosis: ReadService
+// reads a Service, its EndpointSlices and the Nodes, Targets turns the
+// Service's load-balancer ingress into probe targets, and Diagnose turns
+// all of it, with the probes' results, into findings with stable ids and
+// fixes.
+package diagnose
 
 import (
 	"fmt"
@@ -7,8 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/stund/stund/internal/cluster"
 	"github.com/stund/stund/pkg/check"
-	"github.com/stund/stund/pkg/server"
 )
 
 // Finding ids. They are stuncheck's JSON interface: never rename one.
@@ -110,7 +115,7 @@ func (d *diagnosis) patchETPLocal() string {
 }
 
 func (d *diagnosis) trafficPolicy() {
-	if !isLoadBalancerOrNodePort(d.svc) || isLocal(d.svc) {
+	if !cluster.IsLoadBalancerOrNodePort(d.svc) || cluster.IsLocal(d.svc) {
 		return
 	}
 	d.add(IDETPCluster, d.errorIf(d.rewritten), d.patchETPLocal(),
@@ -121,12 +126,12 @@ func (d *diagnosis) trafficPolicy() {
 // mappedAddresses names the owner of every rewritten address the probes
 // saw: a node, a pod CIDR, or the load balancer.
 func (d *diagnosis) mappedAddresses(probes []check.Probe) {
-	snap := buildSnapshot(ptrs(d.cl.Nodes), []*corev1.Service{d.svc}, nil, nil)
+	snap := cluster.NewIndex(ptrs(d.cl.Nodes), []*corev1.Service{d.svc}, nil, nil)
 	// One finding per owner (a node, its pod CIDR, the load balancer),
 	// naming every address of it the probes saw and over what.
 	type owner struct {
-		class server.SourceClass
-		name  string
+		kind cluster.Kind
+		name string
 	}
 	var order []owner
 	seen := map[owner][]string{}
@@ -136,10 +141,10 @@ func (d *diagnosis) mappedAddresses(probes []check.Probe) {
 			continue
 		}
 		ip := p.Mapped.Addr().Unmap()
-		w := snap.lookup(ip)
-		o := owner{w.class, w.node}
-		switch w.class {
-		case server.ClassNode, server.ClassPod, server.ClassLB:
+		w := snap.Lookup(ip)
+		o := owner{w.Kind, w.Node}
+		switch w.Kind {
+		case cluster.Node, cluster.Pod, cluster.LB:
 		default:
 			continue
 		}
@@ -155,23 +160,23 @@ func (d *diagnosis) mappedAddresses(probes []check.Probe) {
 	}
 	for _, o := range order {
 		ips, over := strings.Join(seen[o], " and "), strings.Join(trs[o], " and ")
-		switch o.class {
-		case server.ClassNode:
+		switch o.kind {
+		case cluster.Node:
 			fix := "Set externalTrafficPolicy: Local (see etp-cluster): with Cluster, kube-proxy masquerades traffic it forwards to the pod."
-			if isLocal(d.svc) {
+			if cluster.IsLocal(d.svc) {
 				fix = "externalTrafficPolicy is already Local, so the node's CNI or a node-level rule rewrites the source: " +
 					"with Cilium use the dsr load-balancer mode (hybrid mode SNATs UDP), and check for masquerade rules " +
 					"(ip-masq-agent, egress gateways) that match traffic to pods."
 			}
 			d.add(IDSNATNodeIP, check.SeverityError, fix,
 				"stund saw %s over %s: the address of node %q, which source-NATed the client on its way to the pod.", ips, over, o.name)
-		case server.ClassPod:
+		case cluster.Pod:
 			d.add(IDSNATPodCIDR, check.SeverityError,
 				"Send STUN traffic to stund without a proxy pod in between (no ingress controller, sidecar or userspace proxy), "+
 					"and with Cilium or another eBPF dataplane use a mode without SNAT for this Service (dsr).",
 				"stund saw %s over %s: inside the pod CIDR of node %q, so a pod (a proxy, an ingress controller, a sidecar) "+
 					"or the CNI relayed the client.", ips, over, o.name)
-		case server.ClassLB:
+		case cluster.LB:
 			d.add(IDSNATLBAddress, check.SeverityError,
 				"Use a passthrough load balancer (not a proxy) for stund, e.g. an AWS NLB, a GCP passthrough network load balancer or MetalLB, "+
 					"with externalTrafficPolicy: Local; or turn on PROXY protocol at the load balancer and "+proxyFlags+".",
@@ -208,7 +213,7 @@ func (d *diagnosis) ingress() {
 }
 
 func (d *diagnosis) endpoints() {
-	ready := readyEndpointNodes(ptrs(d.cl.Slices))
+	ready := cluster.ReadyEndpointNodes(ptrs(d.cl.Slices))
 	total := 0
 	for _, s := range d.cl.Slices {
 		for _, ep := range s.Endpoints {
@@ -225,7 +230,7 @@ func (d *diagnosis) endpoints() {
 
 		return
 	}
-	if !isLocal(d.svc) || !isLoadBalancerOrNodePort(d.svc) {
+	if !cluster.IsLocal(d.svc) || !cluster.IsLoadBalancerOrNodePort(d.svc) {
 		return
 	}
 	if d.cl.NodesErr != nil {

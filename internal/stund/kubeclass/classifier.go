@@ -1,4 +1,13 @@
-package kube
+// Package kubeclass makes stund Kubernetes-aware: a Classifier watches
+// the Nodes, the Service that fronts stund and its EndpointSlices with
+// shared informers and classifies the source of every request as a
+// client, a node, a pod, the load balancer or another private address,
+// from an immutable cluster.Index swapped atomically on every change, so
+// classifying costs a few map lookups and no lock. When sources are
+// rewritten it logs a rate-limited warning naming the class and the node,
+// and records a SourceIPRewritten Event on the Service, asynchronously, so
+// a slow or unreachable API server never delays an answer.
+package kubeclass
 
 import (
 	"context"
@@ -25,7 +34,8 @@ import (
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/stund/stund/pkg/server"
+	"github.com/stund/stund/internal/cluster"
+	"github.com/stund/stund/internal/stund/server"
 )
 
 // Defaults of Config.
@@ -75,7 +85,7 @@ type Config struct {
 type Classifier struct {
 	cfg  Config
 	log  logging.LeveledLogger
-	snap atomic.Pointer[snapshot]
+	snap atomic.Pointer[cluster.Index]
 
 	// Per class: when the next warning may be logged, and how many
 	// rewritten requests were seen since the last one.
@@ -98,7 +108,7 @@ type Classifier struct {
 // rewrite is one rewritten source, as the Event writer gets it.
 type rewrite struct {
 	addr  netip.Addr
-	who   who
+	who   cluster.Who
 	count uint64
 }
 
@@ -131,7 +141,7 @@ func New(cfg Config) (*Classifier, error) {
 		events:   make(chan rewrite, 1),
 		rebuilds: make(chan struct{}, 1),
 	}
-	c.snap.Store(buildSnapshot(nil, nil, nil, cfg.Internal))
+	c.snap.Store(cluster.NewIndex(nil, nil, nil, cfg.Internal))
 
 	return c, nil
 }
@@ -141,25 +151,35 @@ func New(cfg Config) (*Classifier, error) {
 // a clock read and a few atomic operations. Without a cluster it neither
 // warns nor records Events: it is the static classifier.
 func (c *Classifier) Classify(addr netip.Addr) server.SourceClass {
-	w := c.snap.Load().lookup(addr)
-	if w.class != server.ClassClient && c.cfg.Client != nil {
-		c.rewritten(addr, w)
+	w := c.snap.Load().Lookup(addr)
+	class := sourceClass[w.Kind]
+	if class != server.ClassClient && c.cfg.Client != nil {
+		c.rewritten(addr, class, w)
 	}
 
-	return w.class
+	return class
 }
 
 var _ server.Classifier = (*Classifier)(nil)
 
+// sourceClass is the source_class of each kind of address.
+var sourceClass = [...]server.SourceClass{
+	cluster.Client:  server.ClassClient,
+	cluster.Private: server.ClassPrivate,
+	cluster.Node:    server.ClassNode,
+	cluster.Pod:     server.ClassPod,
+	cluster.LB:      server.ClassLB,
+}
+
 // rewritten counts a rewritten source and, when their rate limits allow,
 // logs a warning and hands an Event to the writer without waiting.
-func (c *Classifier) rewritten(addr netip.Addr, w who) {
-	n := c.seen[w.class].Add(1)
+func (c *Classifier) rewritten(addr netip.Addr, class server.SourceClass, w cluster.Who) {
+	n := c.seen[class].Add(1)
 	now := c.cfg.now().UnixNano()
-	if !allow(&c.nextLog[w.class], now, c.cfg.LogInterval) {
+	if !allow(&c.nextLog[class], now, c.cfg.LogInterval) {
 		return
 	}
-	n = c.seen[w.class].Swap(0)
+	n = c.seen[class].Swap(0)
 	c.log.Warnf("%s", c.describe(addr, w, n))
 	if len(c.cfg.Services) == 0 || !allow(&c.nextEvent, now, c.cfg.EventInterval) {
 		return
@@ -183,25 +203,25 @@ func allow(next *atomic.Int64, now int64, every time.Duration) bool {
 
 // describe says in one sentence what a rewritten source is and what
 // usually causes it.
-func (c *Classifier) describe(addr netip.Addr, w who, n uint64) string {
+func (c *Classifier) describe(addr netip.Addr, w cluster.Who, n uint64) string {
 	snap := c.snap.Load()
 	var b strings.Builder
-	fmt.Fprintf(&b, "source IP rewritten: %d request(s) from %s, source_class=%s", n, addr, w.class)
-	switch w.class {
-	case server.ClassNode:
-		fmt.Fprintf(&b, ", the address of node %q: kube-proxy or the CNI masqueraded the clients", w.node)
-		if len(snap.services) > 0 && !slices.Contains(snap.endpointNodes, w.node) {
-			fmt.Fprintf(&b, " (node %q runs no ready stund endpoint, so it forwarded them to another node)", w.node)
+	fmt.Fprintf(&b, "source IP rewritten: %d request(s) from %s, source_class=%s", n, addr, sourceClass[w.Kind])
+	switch w.Kind {
+	case cluster.Node:
+		fmt.Fprintf(&b, ", the address of node %q: kube-proxy or the CNI masqueraded the clients", w.Node)
+		if len(snap.Services) > 0 && !slices.Contains(snap.EndpointNodes, w.Node) {
+			fmt.Fprintf(&b, " (node %q runs no ready stund endpoint, so it forwarded them to another node)", w.Node)
 		}
-	case server.ClassPod:
-		fmt.Fprintf(&b, ", inside the pod CIDR of node %q: a proxy pod or the CNI relayed the clients (or they are pods)", w.node)
-	case server.ClassLB:
-		fmt.Fprintf(&b, ", an ingress address of Service %q: the load balancer is a proxy", w.service)
+	case cluster.Pod:
+		fmt.Fprintf(&b, ", inside the pod CIDR of node %q: a proxy pod or the CNI relayed the clients (or they are pods)", w.Node)
+	case cluster.LB:
+		fmt.Fprintf(&b, ", an ingress address of Service %q: the load balancer is a proxy", w.Service)
 	default:
 		b.WriteString(", a private address: something on the path source-NATs the clients")
 	}
-	for _, svc := range snap.services {
-		if isLoadBalancerOrNodePort(svc) && !isLocal(svc) {
+	for _, svc := range snap.Services {
+		if cluster.IsLoadBalancerOrNodePort(svc) && !cluster.IsLocal(svc) {
 			fmt.Fprintf(&b, "; Service %s/%s has externalTrafficPolicy Cluster: set it to Local", svc.Namespace, svc.Name)
 		}
 		for _, in := range svc.Status.LoadBalancer.Ingress {
@@ -240,7 +260,7 @@ func (c *Classifier) Start(ctx context.Context) {
 		UpdateFunc: func(old, cur any) {
 			o, ok1 := old.(*corev1.Node)
 			n, ok2 := cur.(*corev1.Node)
-			if ok1 && ok2 && slices.Equal(nodeAddresses(o), nodeAddresses(n)) && slices.Equal(podCIDRs(o), podCIDRs(n)) {
+			if ok1 && ok2 && slices.Equal(cluster.NodeAddresses(o), cluster.NodeAddresses(n)) && slices.Equal(cluster.PodCIDRs(o), cluster.PodCIDRs(n)) {
 				return
 			}
 			c.requestRebuild()
@@ -310,9 +330,7 @@ func (c *Classifier) WaitForSync(ctx context.Context) bool {
 
 // Snapshot summarises what the Classifier knows, for logs and tests.
 func (c *Classifier) Snapshot() (nodeAddrs, podCIDRs, lbAddrs int) {
-	s := c.snap.Load()
-
-	return len(s.nodes), len(s.pods), len(s.lbs)
+	return c.snap.Load().Counts()
 }
 
 // MissingServices returns the configured Services the API does not have.
@@ -320,7 +338,7 @@ func (c *Classifier) MissingServices() []string {
 	s := c.snap.Load()
 	var out []string
 	for _, name := range c.cfg.Services {
-		if !slices.ContainsFunc(s.services, func(svc *corev1.Service) bool { return svc.Name == name }) {
+		if !slices.ContainsFunc(s.Services, func(svc *corev1.Service) bool { return svc.Name == name }) {
 			out = append(out, name)
 		}
 	}
@@ -376,7 +394,7 @@ func (c *Classifier) rebuild() {
 			}
 		}
 	}
-	c.snap.Store(buildSnapshot(nodes, svcs, eps, c.cfg.Internal))
+	c.snap.Store(cluster.NewIndex(nodes, svcs, eps, c.cfg.Internal))
 }
 
 // trimNode keeps only what classification and diagnosis read from a
@@ -412,7 +430,7 @@ func (c *Classifier) writeEvents(ctx context.Context) {
 
 func (c *Classifier) recordEvent(ctx context.Context, service string, rw rewrite) {
 	ref := corev1.ObjectReference{Kind: "Service", APIVersion: "v1", Namespace: c.cfg.Namespace, Name: service}
-	for _, svc := range c.snap.Load().services {
+	for _, svc := range c.snap.Load().Services {
 		if svc.Name == service {
 			ref.UID, ref.ResourceVersion = svc.UID, svc.ResourceVersion
 		}
@@ -457,12 +475,4 @@ func truncate(s string, n int) string {
 	}
 
 	return s[:n-3] + "..."
-}
-
-func isLoadBalancerOrNodePort(svc *corev1.Service) bool {
-	return svc.Spec.Type == corev1.ServiceTypeLoadBalancer || svc.Spec.Type == corev1.ServiceTypeNodePort
-}
-
-func isLocal(svc *corev1.Service) bool {
-	return svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
 }

@@ -485,7 +485,7 @@ func amplificationCases(t *testing.T) []struct {
 // test's output. A 24-byte request with an unknown attribute must get at
 // most 2.7 times its size back.
 func TestAmplification(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

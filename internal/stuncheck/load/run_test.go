@@ -5,12 +5,13 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/stund/stund/pkg/client/clienttest"
-	"github.com/stund/stund/pkg/server"
-	"github.com/stund/stund/pkg/server/servertest"
+	"github.com/stund/stund/internal/stund/server"
+	"github.com/stund/stund/internal/stund/server/servertest"
+	"github.com/stund/stund/internal/stuntest"
 )
 
 var (
@@ -84,30 +85,30 @@ func TestRunStund(t *testing.T) {
 func TestRunMisbehaving(t *testing.T) {
 	tests := []struct {
 		name      string
-		responder func() *clienttest.Responder
+		responder func() *stuntest.Responder
 		opts      []Option
 		reasons   map[Reason]bool // the reasons that must be counted, and no others
 		verdict   Verdict
 	}{
-		{"wrong mapped address", func() *clienttest.Responder {
-			return &clienttest.Responder{Mapped: func(netip.AddrPort) netip.AddrPort {
+		{"wrong mapped address", func() *stuntest.Responder {
+			return &stuntest.Responder{Mapped: func(netip.AddrPort) netip.AddrPort {
 				return netip.MustParseAddrPort("192.0.2.1:1000")
 			}}
 		}, nil, map[Reason]bool{ReasonWrongMappedAddress: true}, VerdictInvalid},
-		{"wrong mapped port, stable check", func() *clienttest.Responder {
-			return &clienttest.Responder{Mapped: func(a netip.AddrPort) netip.AddrPort {
+		{"wrong mapped port, stable check", func() *stuntest.Responder {
+			return &stuntest.Responder{Mapped: func(a netip.AddrPort) netip.AddrPort {
 				return netip.AddrPortFrom(a.Addr(), uint16(time.Now().UnixNano()))
 			}}
 		}, []Option{WithMappedCheck(MappedStable)}, map[Reason]bool{ReasonWrongMappedAddress: true}, VerdictInvalid},
-		{"mapped address not checked", func() *clienttest.Responder {
-			return &clienttest.Responder{Mapped: func(netip.AddrPort) netip.AddrPort {
+		{"mapped address not checked", func() *stuntest.Responder {
+			return &stuntest.Responder{Mapped: func(netip.AddrPort) netip.AddrPort {
 				return netip.MustParseAddrPort("192.0.2.1:1000")
 			}}
 		}, []Option{WithMappedCheck(MappedOff)}, nil, VerdictOK},
-		{"foreign transaction and bad fingerprint", func() *clienttest.Responder { return &clienttest.Responder{Garbage: true} }, nil,
+		{"foreign transaction and bad fingerprint", func() *stuntest.Responder { return &stuntest.Responder{Garbage: true} }, nil,
 			map[Reason]bool{ReasonUnknownTransaction: true, ReasonBadFingerprint: true}, VerdictInvalid},
-		{"error responses", func() *clienttest.Responder { return &clienttest.Responder{ErrorCode: 400} }, nil, map[Reason]bool{ReasonErrorResponse: true}, VerdictInvalid},
-		{"MAPPED-ADDRESS only", func() *clienttest.Responder { return &clienttest.Responder{UseMappedAddress: true} }, nil, map[Reason]bool{ReasonNoMappedAddress: true}, VerdictInvalid},
+		{"error responses", func() *stuntest.Responder { return &stuntest.Responder{ErrorCode: 400} }, nil, map[Reason]bool{ReasonErrorResponse: true}, VerdictInvalid},
+		{"MAPPED-ADDRESS only", func() *stuntest.Responder { return &stuntest.Responder{UseMappedAddress: true} }, nil, map[Reason]bool{ReasonNoMappedAddress: true}, VerdictInvalid},
 	}
 	for _, tc := range tests {
 		for _, network := range []string{"udp", "tcp"} {
@@ -145,7 +146,7 @@ func TestRunMisbehaving(t *testing.T) {
 // TestRunLoss: requests the server ignores are lost, exactly those, and
 // in a closed loop their window slots are reused.
 func TestRunLoss(t *testing.T) {
-	resp := &clienttest.Responder{Drop: 5}
+	resp := &stuntest.Responder{Drop: 5}
 	addr := resp.Start(t, v4)
 	r, err := Run(context.Background(), addr, WithDuration(500*time.Millisecond), WithTimeout(100*time.Millisecond),
 		WithConnections(1), WithWindow(8))
@@ -164,7 +165,7 @@ func TestRunLoss(t *testing.T) {
 func TestRunNoServer(t *testing.T) {
 	for _, network := range []string{"udp", "tcp"} {
 		t.Run(network, func(t *testing.T) {
-			addr := clienttest.Silent(t, v4)
+			addr := stuntest.Silent(t, v4)
 			r, err := Run(context.Background(), addr, WithNetwork(network), WithDuration(100*time.Millisecond),
 				WithTimeout(50*time.Millisecond), WithConnections(2), WithWindow(4))
 			if err != nil {
@@ -229,23 +230,35 @@ func TestRunConfig(t *testing.T) {
 		name   string
 		target netip.AddrPort
 		opts   []Option
+		option string // the ConfigError's Option
 	}{
-		{"no port", netip.AddrPortFrom(v4, 0), nil},
-		{"unspecified", netip.MustParseAddrPort("0.0.0.0:3478"), nil},
-		{"network", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithNetwork("sctp")}},
-		{"connections", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithConnections(0)}},
-		{"window", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithWindow(0)}},
-		{"rate", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithRate(-1)}},
-		{"rate too high for timeout", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithRate(1e9), WithConnections(1), WithTimeout(time.Minute)}},
-		{"duration", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithDuration(0)}},
-		{"batch", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithBatch(5000)}},
-		{"progress", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithProgress(0, func(Progress) {})}},
+		{"no port", netip.AddrPortFrom(v4, 0), nil, "target"},
+		{"unspecified", netip.MustParseAddrPort("0.0.0.0:3478"), nil, "target"},
+		{"network", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithNetwork("sctp")}, "network"},
+		{"connections", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithConnections(0)}, "connections"},
+		{"window", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithWindow(0)}, "window"},
+		{"rate", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithRate(-1)}, "rate"},
+		{"rate too high for timeout", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithRate(1e9), WithConnections(1), WithTimeout(time.Minute)}, "rate"},
+		{"duration", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithDuration(0)}, "duration"},
+		{"batch", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithBatch(5000)}, "batch"},
+		{"mapped", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithMappedCheck(MappedOff + 1)}, "mapped"},
+		{"progress", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithProgress(0, func(Progress) {})}, "progress"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Run(context.Background(), tc.target, tc.opts...); !errors.Is(err, ErrConfig) {
-				t.Errorf("error %v, want ErrConfig", err)
+			_, err := Run(context.Background(), tc.target, tc.opts...)
+			var ce *ConfigError
+			if !errors.Is(err, ErrConfig) || !errors.As(err, &ce) || ce.Option != tc.option {
+				t.Fatalf("error %#v, want a ConfigError for %s wrapping ErrConfig", err, tc.option)
+			}
+			// The message is the command's to print as it is, without
+			// the sentinel's words in front.
+			if strings.Contains(err.Error(), ErrConfig.Error()) {
+				t.Errorf("message %q", err)
 			}
 		})
+	}
+	if _, err := ParseMappedCheck("nat"); !errors.Is(err, ErrConfig) {
+		t.Errorf("ParseMappedCheck(nat): %v, want ErrConfig", err)
 	}
 }
 

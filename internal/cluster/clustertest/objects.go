@@ -1,4 +1,6 @@
-package kube
+// Package clustertest builds the Kubernetes objects that stund's and
+// stuncheck's tests describe clusters with.
+package clustertest
 
 import (
 	corev1 "k8s.io/api/core/v1"
@@ -8,11 +10,12 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// Builders for the objects the tests describe clusters with.
+// NS is the namespace of every object built here.
+const NS = "lab"
 
-const testNS = "lab"
-
-func node(name string, internal, external string, podCIDRs ...string) *corev1.Node {
+// Node is a node with an InternalIP, an ExternalIP (either may be empty)
+// and pod CIDRs.
+func Node(name string, internal, external string, podCIDRs ...string) *corev1.Node {
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.NodeSpec{PodCIDRs: podCIDRs}}
 	if len(podCIDRs) > 0 {
 		n.Spec.PodCIDR = podCIDRs[0]
@@ -28,11 +31,14 @@ func node(name string, internal, external string, podCIDRs ...string) *corev1.No
 	return n
 }
 
-type svcOpt func(*corev1.Service)
+// ServiceOption changes a Service that Service builds.
+type ServiceOption func(*corev1.Service)
 
-func service(name string, opts ...svcOpt) *corev1.Service {
+// Service is a LoadBalancer Service with UDP and TCP 3478 and
+// externalTrafficPolicy Cluster, changed by opts.
+func Service(name string, opts ...ServiceOption) *corev1.Service {
 	s := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNS, UID: types.UID("uid-svc-" + name)},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: NS, UID: types.UID("uid-svc-" + name)},
 		Spec: corev1.ServiceSpec{
 			Type:                  corev1.ServiceTypeLoadBalancer,
 			ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster,
@@ -50,12 +56,14 @@ func service(name string, opts ...svcOpt) *corev1.Service {
 	return s
 }
 
-func local(s *corev1.Service) {
+// Local sets externalTrafficPolicy Local and a health check node port.
+func Local(s *corev1.Service) {
 	s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 	s.Spec.HealthCheckNodePort = 32000
 }
 
-func ingress(ips ...string) svcOpt {
+// Ingress adds load-balancer ingress IPs.
+func Ingress(ips ...string) ServiceOption {
 	return func(s *corev1.Service) {
 		for _, ip := range ips {
 			s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
@@ -63,13 +71,15 @@ func ingress(ips ...string) svcOpt {
 	}
 }
 
-func proxyMode(s *corev1.Service) {
+// ProxyMode marks every ingress ipMode Proxy.
+func ProxyMode(s *corev1.Service) {
 	for i := range s.Status.LoadBalancer.Ingress {
 		s.Status.LoadBalancer.Ingress[i].IPMode = ptr.To(corev1.LoadBalancerIPModeProxy)
 	}
 }
 
-func annotate(kv ...string) svcOpt {
+// Annotate adds annotations, given as key, value, key, value...
+func Annotate(kv ...string) ServiceOption {
 	return func(s *corev1.Service) {
 		if s.Annotations == nil {
 			s.Annotations = map[string]string{}
@@ -80,26 +90,29 @@ func annotate(kv ...string) svcOpt {
 	}
 }
 
-func udpOnly(s *corev1.Service) { s.Spec.Ports = s.Spec.Ports[:1] }
+// UDPOnly keeps only the UDP port.
+func UDPOnly(s *corev1.Service) { s.Spec.Ports = s.Spec.Ports[:1] }
 
-func tcpOnly(s *corev1.Service) { s.Spec.Ports = s.Spec.Ports[1:] }
+// TCPOnly keeps only the TCP port.
+func TCPOnly(s *corev1.Service) { s.Spec.Ports = s.Spec.Ports[1:] }
 
-// endpoint is a pod on a node, ready or not.
-type endpoint struct {
-	node  string
-	ready bool
+// Endpoint is a pod on a node, ready or not.
+type Endpoint struct {
+	Node  string
+	Ready bool
 }
 
-func slice(svc, name string, eps ...endpoint) *discoveryv1.EndpointSlice {
+// Slice is an EndpointSlice of Service svc with the given endpoints.
+func Slice(svc, name string, eps ...Endpoint) *discoveryv1.EndpointSlice {
 	s := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: name, Namespace: testNS, Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+		ObjectMeta:  metav1.ObjectMeta{Name: name, Namespace: NS, Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 	}
 	for i, e := range eps {
 		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
 			Addresses:  []string{"10.244.0." + string(rune('2'+i))},
-			NodeName:   ptr.To(e.node),
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(e.ready)},
+			NodeName:   ptr.To(e.Node),
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(e.Ready)},
 		})
 	}
 
