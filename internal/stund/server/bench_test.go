@@ -7,8 +7,9 @@ import (
 	"github.com/pion/stun/v3"
 )
 
-// BenchmarkHandle measures the request path of one datagram: receive
-// rules, response, classification and counting. It must not allocate.
+// BenchmarkHandle measures the request path of one datagram, the steps
+// every transport shares: receive rules, response, the rate limits,
+// classification and counting. It must not allocate.
 func BenchmarkHandle(b *testing.B) {
 	for _, bc := range []struct {
 		name string
@@ -22,10 +23,11 @@ func BenchmarkHandle(b *testing.B) {
 		{"discard", build(b, stun.BindingSuccess), "203.0.113.10:40000"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			s, err := New(Config{Software: "stund"})
+			s, err := New(Config{Software: "stund", RateLimit: RateLimit{PerSource: 1e12, Burst: 1e12}})
 			if err != nil {
 				b.Fatal(err)
 			}
+			s.debug = false // as stund runs: its loggers say when debug is off
 			sc := newScratch()
 			src := netip.MustParseAddrPort(bc.src)
 			var t tally
@@ -34,9 +36,7 @@ func BenchmarkHandle(b *testing.B) {
 			b.SetBytes(int64(len(bc.req)))
 			b.ResetTimer()
 			for range b.N {
-				sc.out.Raw = out[:0]
-				resp, res := s.h.handle(sc, bc.req, src)
-				t.add(familyOf(src.Addr()), s.classify.Classify(src.Addr()), res, len(bc.req))
+				resp, _ := s.serve(transportUDP, sc, &t, out[:], bc.req, len(bc.req), src, s.limit.now())
 				t.out += len(resp)
 				if t.out > 1<<20 {
 					s.metrics.flush(transportUDP, &t)
@@ -46,13 +46,15 @@ func BenchmarkHandle(b *testing.B) {
 	}
 }
 
-// TestHandleDoesNotAllocate keeps the request path allocation-free; a
-// regression fails the normal test run, not just a benchmark nobody reads.
+// TestHandleDoesNotAllocate keeps the request path (serve, with the rate
+// limits on) allocation-free; a regression fails the normal test run, not
+// just a benchmark nobody reads.
 func TestHandleDoesNotAllocate(t *testing.T) {
-	s, err := New(Config{Software: "stund"})
+	s, err := New(Config{Software: "stund", RateLimit: RateLimit{PerSource: 1e12, Burst: 1e12}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.debug = false // as stund runs: its loggers say when debug is off
 	sc := newScratch()
 	src := netip.MustParseAddrPort("[2001:db8::1]:40000")
 	var tl tally
@@ -63,9 +65,7 @@ func TestHandleDoesNotAllocate(t *testing.T) {
 		"discard":  build(t, stun.BindingSuccess),
 	} {
 		allocs := testing.AllocsPerRun(1000, func() {
-			sc.out.Raw = out[:0]
-			_, res := s.h.handle(sc, req, src)
-			tl.add(familyIPv6, s.classify.Classify(src.Addr()), res, len(req))
+			s.serve(transportUDP, sc, &tl, out[:], req, len(req), src, s.limit.now())
 			s.metrics.flush(transportUDP, &tl)
 		})
 		if allocs != 0 {

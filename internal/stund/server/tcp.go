@@ -247,16 +247,11 @@ type streamState struct {
 // cap.
 func (s *Server) streamHeader(c stream, r *bufio.Reader, peer netip.AddrPort) (netip.AddrPort, bool) {
 	client, pr := s.proxy.readStreamHeader(r, peer)
-	if pr != proxyNone {
-		var t tally
-		t.proxy[pr]++
-		s.metrics.flush(transportTCP, &t)
-		if s.debug {
-			s.logProxy("tcp", peer, client, pr)
-		}
-		if pr.refused() {
-			return peer, false
-		}
+	var t tally
+	ok := s.admitProxied(transportTCP, &t, peer, client, pr, 0)
+	s.metrics.flush(transportTCP, &t)
+	if !ok {
+		return peer, false
 	}
 	if pr == proxyAccepted && !s.admitClient(c, client.Addr()) {
 		return peer, false
@@ -269,46 +264,35 @@ func (s *Server) streamHeader(c stream, r *bufio.Reader, peer netip.AddrPort) (n
 // It reports whether the connection goes on. The message and the answer
 // live in pooled buffers, put back before it returns.
 func (s *Server) serveMessage(c stream, r *bufio.Reader, peer netip.AddrPort) bool {
-	// count tallies one message, classifying the source of each Binding
-	// request on its own, and writes its debug line.
-	count := func(res result, n, sent int) {
-		var t tally
-		class := s.classifyRequest(peer.Addr(), res)
-		t.add(familyOf(peer.Addr()), class, res, n)
-		t.out += sent
-		s.metrics.flush(transportTCP, &t)
-		if s.debug {
-			s.logRequest("tcp", peer.String(), class, res)
-		}
-	}
+	var t tally
+	defer s.metrics.flush(transportTCP, &t)
 	msg, n, res := s.readMessage(r)
 	if res.reason == reasonNone && msg == nil {
 		return false // closed, idle or the server is stopping
 	}
 	if res.outcome == outcomeDiscard {
 		// The framing is broken: nothing after it can be trusted.
-		count(res, n, 0)
+		s.record(transportTCP, &t, peer, res, n)
 
 		return false
 	}
 	defer messages.Put(msg)
 	sc := scratches.Get().(*scratch) //nolint:forcetypeassert // the pool holds only these
 	defer scratches.Put(sc)
-	resp, res := s.h.handle(sc, msg.b, peer)
-	if resp != nil && s.limit != nil && s.limited(peer, s.limit.now(), &res) {
-		resp = nil
+	var now int64
+	if s.limit != nil {
+		now = s.limit.now()
 	}
-	sent := 0
-	var werr error
+	resp, res := s.serve(transportTCP, sc, &t, sc.out.Raw, msg.b, n, peer, now)
 	if resp != nil {
 		_ = c.SetWriteDeadline(time.Now().Add(tcpWriteTimeout))
-		sent, werr = c.Write(resp)
-	}
-	count(res, n, sent)
-	if werr != nil {
-		s.log.Debugf("write tcp to %s: %v", peer, werr)
+		sent, err := c.Write(resp)
+		t.out += sent
+		if err != nil {
+			s.log.Debugf("write tcp to %s: %v", peer, err)
 
-		return false
+			return false
+		}
 	}
 
 	return res.reason != reasonBadCookie // not STUN after all: stop reading

@@ -47,9 +47,6 @@ type mmsgWorker struct {
 	pending []unix.Mmsghdr
 }
 
-// responseBufferSize holds any response: they stay under 548 bytes.
-const responseBufferSize = 576
-
 func (s *Server) serveUDP(conn *net.UDPConn) {
 	defer s.wg.Done()
 	raw, err := conn.SyscallConn()
@@ -133,27 +130,10 @@ func (w *mmsgWorker) loop() {
 				n = len(w.rbuf[i])
 			}
 			payload, client, pr := s.proxy.unwrapDatagram(w.rbuf[i][:n], src)
-			if pr != proxyNone {
-				w.tally.proxy[pr]++
-				if s.debug {
-					s.logProxy("udp", src, client, pr)
-				}
-				if pr.refused() {
-					w.tally.in += n
-					continue
-				}
+			if !s.admitProxied(transportUDP, &w.tally, src, client, pr, n) {
+				continue
 			}
-			w.sc.out.Raw = w.wbuf[out][:0]
-			resp, res := s.h.handle(w.sc, payload, client)
-			if resp != nil && s.limit != nil && s.limited(client, now, &res) {
-				resp = nil
-			}
-			class := s.classifyRequest(client.Addr(), res)
-			fam := familyOf(client.Addr())
-			w.tally.add(fam, class, res, n)
-			if s.debug {
-				s.logRequest("udp", client.String(), class, res)
-			}
+			resp, _ := s.serve(transportUDP, w.sc, &w.tally, w.wbuf[out][:], payload, n, client, now)
 			if resp == nil {
 				continue
 			}

@@ -11,6 +11,7 @@ import (
 func (s *Server) serveUDP(conn *net.UDPConn) {
 	defer s.wg.Done()
 	buf := make([]byte, udpBufferSize)
+	out := make([]byte, responseBufferSize)
 	sc := newScratch()
 	var t tally
 	for {
@@ -24,31 +25,22 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 			continue
 		}
 		payload, client, pr := s.proxy.unwrapDatagram(buf[:n], src)
-		if pr != proxyNone {
-			t.proxy[pr]++
-			if pr.refused() {
-				t.in += n
-				s.metrics.flush(transportUDP, &t)
+		if !s.admitProxied(transportUDP, &t, src, client, pr, n) {
+			s.metrics.flush(transportUDP, &t)
 
-				continue
-			}
+			continue
 		}
-		resp, res := s.h.handle(sc, payload, client)
-		if resp != nil && s.limit != nil && s.limited(client, s.limit.now(), &res) {
-			resp = nil
+		var now int64
+		if s.limit != nil {
+			now = s.limit.now()
 		}
-		sent := 0
-		if resp != nil {
-			if sent, err = conn.WriteToUDPAddrPort(resp, src); err != nil {
+		if resp, _ := s.serve(transportUDP, sc, &t, out, payload, n, client, now); resp != nil {
+			sent, err := conn.WriteToUDPAddrPort(resp, src)
+			if err != nil {
 				s.log.Debugf("write udp to %s: %v", src, err)
 			}
+			t.out += sent
 		}
-		class := s.classifyRequest(client.Addr(), res)
-		t.add(familyOf(client.Addr()), class, res, n)
-		t.out += sent
 		s.metrics.flush(transportUDP, &t)
-		if s.debug {
-			s.logRequest("udp", src.String(), class, res)
-		}
 	}
 }
