@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"sync"
 	"time"
 
@@ -39,6 +40,9 @@ type parkLink struct {
 	id         uint32
 	deadline   time.Time
 	prev, next *tcpConn
+	// inSet: the connection's descriptor is in the epoll set (disarmed
+	// since it was last woken, one-shot), so parking it again re-arms it.
+	inSet bool
 }
 
 // wakeID is the epoll event data of the wake eventfd; connections get
@@ -75,8 +79,8 @@ func newParker(s *Server) *parker {
 }
 
 // park hands tc, idle with nothing buffered, to the parker until bytes
-// arrive or the idle timeout passes. It reports false when it cannot
-// (no parker, or closed): the caller keeps serving tc.
+// arrive or the idle timeout passes. It reports false when it cannot (no
+// parker, or closed): the caller keeps serving tc.
 func (p *parker) park(tc *tcpConn) bool {
 	if p == nil {
 		return false
@@ -98,19 +102,24 @@ func (p *parker) park(tc *tcpConn) bool {
 	// Level-triggered and one-shot: bytes already there report at once,
 	// and a connection is handed back once.
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(id)} //nolint:gosec // an id, carried as is
+	op := unix.EPOLL_CTL_ADD
+	if tc.park.inSet {
+		op = unix.EPOLL_CTL_MOD
+	}
 	var cerr error
 	if err := rc.Control(func(fd uintptr) {
-		cerr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+		cerr = unix.EpollCtl(p.epfd, op, int(fd), &ev)
 	}); err != nil || cerr != nil {
 		return false
 	}
-	tc.park = parkLink{id: id, deadline: time.Now().Add(p.s.cfg.TCPIdleTimeout), prev: p.newest}
+	// The loop needs no waking: it waits at most an idle timeout, and
+	// this deadline is later than any it waits for.
+	tc.park = parkLink{id: id, deadline: time.Now().Add(p.s.cfg.TCPIdleTimeout), prev: p.newest, inSet: true}
 	p.conns[id] = tc
 	if p.newest != nil {
 		p.newest.park.next = tc
 	} else {
 		p.oldest = tc
-		p.signal() // the loop may be waiting without a timeout
 	}
 	p.newest = tc
 
@@ -130,7 +139,7 @@ func (p *parker) unlinkLocked(tc *tcpConn) {
 	} else {
 		p.newest = tc.park.prev
 	}
-	tc.park = parkLink{}
+	tc.park = parkLink{inSet: tc.park.inSet}
 }
 
 // signal interrupts the loop's epoll_wait.
@@ -212,7 +221,7 @@ func (p *parker) run() {
 		}
 		p.mu.Unlock()
 		for _, tc := range woken {
-			p.unregister(tc)
+			tc.st.ready = true
 			go p.s.serveConn(tc)
 		}
 		for _, tc := range expired {
@@ -223,30 +232,19 @@ func (p *parker) run() {
 	}
 }
 
-// unregister takes a woken connection out of the epoll set, so that it
-// can be parked again later.
-func (p *parker) unregister(tc *tcpConn) {
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = rc.Control(func(fd uintptr) {
-		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
-	})
-}
-
 // timeout is how long, in milliseconds, the loop may wait: until the
-// oldest parked connection expires, or for ever when none is parked.
+// oldest parked connection expires or, when none is parked, one idle
+// timeout (no connection parked later can expire sooner).
 func (p *parker) timeout() int {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.oldest == nil {
-		return -1
+	d := p.s.cfg.TCPIdleTimeout
+	if p.oldest != nil {
+		d = time.Until(p.oldest.park.deadline)
 	}
-	d := time.Until(p.oldest.park.deadline)
+	p.mu.Unlock()
 	if d <= 0 {
 		return 0
 	}
 
-	return int((d + time.Millisecond - 1) / time.Millisecond)
+	return int(min((d+time.Millisecond-1)/time.Millisecond, math.MaxInt32))
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 )
@@ -197,39 +198,86 @@ func (s *Server) serveStream(c stream, peer netip.AddrPort) (parked bool) {
 			st.in.release()
 		}
 	}()
-	// Bytes arrived, or the connection cannot be parked: read before
-	// parking again.
-	woken := true
 	if st.header {
 		if !s.armRead(c) {
 			return
 		}
-		if st.in.wait() != nil {
+		if st.in.wait(st.ready) != nil {
 			return false // closed or idle before a byte
 		}
-		woken = false
+		st.ready = false
 		var ok bool
 		if st.peer, ok = s.streamHeader(c, st.in.r, st.peer); !ok {
 			return false
 		}
 		st.header = false
+		if tc != nil && tc.parker != nil {
+			if r := s.linger(tc); r != lingerRead {
+				return r == lingerParked
+			}
+		}
 	}
 	for {
 		// A fresh deadline per message, but never one that undoes Close's.
 		if !s.armRead(c) {
 			return
 		}
-		if !woken && tc != nil && st.in.releaseIfEmpty() && tc.parker.park(tc) {
-			return true
-		}
-		if st.in.wait() != nil {
+		if st.in.wait(st.ready) != nil {
 			return false // closed, idle or the server is stopping
 		}
-		woken = false
+		st.ready = false
 		if !s.serveMessage(c, st.in.r, st.peer) {
 			return false
 		}
+		if tc != nil && tc.parker != nil {
+			if r := s.linger(tc); r != lingerRead {
+				return r == lingerParked
+			}
+		}
 	}
+}
+
+// parkAfter is how long an idle connection's goroutine waits for the
+// next message before parking it: a client that waits for each answer
+// sends its next request within a round trip, and is served without a
+// trip through the parker.
+const parkAfter = 100 * time.Millisecond
+
+// lingerResult is what became of a connection that went idle.
+type lingerResult uint8
+
+const (
+	lingerRead   lingerResult = iota // bytes are buffered, or tc could not be parked: read on
+	lingerParked                     // parked: it belongs to its parker now
+	lingerEnded                      // closed by the peer, timed out, or the server is closing
+)
+
+// linger follows an answer on tc: unless more bytes are buffered, it
+// waits up to parkAfter for them, then parks tc for an idle timeout
+// (which so counts from at most parkAfter after the last message). Like
+// armRead, it never undoes the deadline Close sets; bytes that arrive
+// get the whole idle timeout from the caller's next armRead.
+func (s *Server) linger(tc *tcpConn) lingerResult {
+	in := &tc.st.in
+	if in.r != nil && in.r.Buffered() > 0 {
+		return lingerRead
+	}
+	if err := tc.SetReadDeadline(time.Now().Add(min(parkAfter, s.cfg.TCPIdleTimeout))); err != nil || s.stopping.Load() {
+		return lingerEnded
+	}
+	err := in.fill()
+	if err == nil {
+		return lingerRead
+	}
+	in.release()
+	if !errors.Is(err, os.ErrDeadlineExceeded) || s.stopping.Load() || parkAfter >= s.cfg.TCPIdleTimeout {
+		return lingerEnded
+	}
+	if tc.parker.park(tc) {
+		return lingerParked
+	}
+
+	return lingerRead
 }
 
 // streamState is where serving a stream stands between messages: all
@@ -238,6 +286,7 @@ type streamState struct {
 	in     streamReader
 	peer   netip.AddrPort // the client answered about
 	header bool           // a PROXY header is still to be read
+	ready  bool           // woken: bytes, or the peer's close, are waiting
 }
 
 // streamHeader reads the PROXY protocol header at the start of a
@@ -319,17 +368,20 @@ type streamReader struct {
 }
 
 // wait returns once a message has started, with r ready to read it: at
-// once when bytes are already buffered, else once a byte arrives. It
-// fails when the connection ends or its read deadline passes.
-func (sr *streamReader) wait() error {
-	if sr.r != nil && sr.r.Buffered() > 0 {
+// once when bytes are already buffered or known to be waiting (ready:
+// the parker saw them), else once a byte arrives. It fails when the
+// connection ends or its read deadline passes.
+func (sr *streamReader) wait(ready bool) error {
+	if sr.r != nil && (ready || sr.ahead || sr.r.Buffered() > 0) {
 		return nil
 	}
-	sr.release()
-	if _, err := io.ReadFull(sr.c, sr.first[:]); err != nil {
-		return err
+	if !ready {
+		sr.release() // nothing in it: wait holding none
+		if _, err := io.ReadFull(sr.c, sr.first[:]); err != nil {
+			return err
+		}
+		sr.ahead = true
 	}
-	sr.ahead = true
 	sr.r = readers.Get().(*bufio.Reader) //nolint:forcetypeassert // the pool holds only these
 	sr.r.Reset(sr)
 
@@ -348,15 +400,16 @@ func (sr *streamReader) Read(p []byte) (int, error) {
 	return sr.c.Read(p)
 }
 
-// releaseIfEmpty puts the borrowed buffer back when it holds nothing, and
-// reports whether the reader is left without one.
-func (sr *streamReader) releaseIfEmpty() bool {
-	if sr.r != nil && sr.r.Buffered() > 0 {
-		return false
+// fill waits for bytes in a borrowed buffer: the next message is
+// expected soon.
+func (sr *streamReader) fill() error {
+	if sr.r == nil {
+		sr.r = readers.Get().(*bufio.Reader) //nolint:forcetypeassert // the pool holds only these
+		sr.r.Reset(sr)
 	}
-	sr.release()
+	_, err := sr.r.Peek(1)
 
-	return true
+	return err
 }
 
 // release puts the borrowed buffer back, with whatever it still holds.
