@@ -5,9 +5,7 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +18,8 @@ import (
 	"time"
 
 	"github.com/pion/logging"
+
+	"github.com/stund/stund/internal/wire"
 )
 
 // Defaults used by New for zero Config fields.
@@ -522,19 +522,22 @@ func (a Amplification) RatioAsIPv4() float64 {
 // operator adds to it.
 func (s *Server) MaxAmplification() Amplification {
 	v4, v6 := s.families()
-	var reqs [][]byte
-	bare := make([]byte, headerSize)
-	binary.BigEndian.PutUint16(bare[0:2], bindingRequest)
-	binary.BigEndian.PutUint32(bare[4:8], magicCookie)
-	unknown := append(bytes.Clone(bare), 0x7F, 0x01, 0, 0)
-	binary.BigEndian.PutUint16(unknown[2:4], 4)
-	reqs = append(reqs, bare, unknown)
+	// The smallest request of each kind; transaction IDs do not matter.
+	bare := wire.NewBuilder(nil, wire.BindingRequest, wire.TransactionID{})
+	unknown := wire.NewBuilder(nil, wire.BindingRequest, wire.TransactionID{})
+	unknown.Add(0x7F01, nil) // comprehension-required, unknown, empty
+	builders := []*wire.Builder{&bare, &unknown}
 	if s.cfg.RFC3489 {
-		classic := bytes.Clone(bare)
-		binary.BigEndian.PutUint32(classic[4:8], 0)
-		change := append(bytes.Clone(classic), 0, attrChangeReq, 0, 4, 0, 0, 0, 6)
-		binary.BigEndian.PutUint16(change[2:4], 8)
-		reqs = append(reqs, classic, change)
+		var id [wire.ClassicTransactionIDSize]byte
+		classic := wire.NewClassicBuilder(nil, wire.BindingRequest, id)
+		change := wire.NewClassicBuilder(nil, wire.BindingRequest, id)
+		change.AddChangeRequest(wire.ChangeIP | wire.ChangePort)
+		builders = append(builders, &classic, &change)
+	}
+	reqs := make([][]byte, 0, len(builders))
+	for _, b := range builders {
+		req, _ := b.Finish() // fixed attributes that always encode
+		reqs = append(reqs, req)
 	}
 	var worst Amplification
 	sc := newScratch()
