@@ -112,16 +112,28 @@ type rewrite struct {
 	count uint64
 }
 
+// Errors of New, inside a *server.ConfigError that names the field of
+// Config; an IPv4-mapped Internal prefix is server.ErrMappedPrefix.
+var (
+	// ErrNoNamespace is Services given with a Client but no Namespace.
+	ErrNoNamespace = errors.New("kube: a namespace is needed to watch a Service")
+	// ErrBadService is a Service name that cannot be one.
+	ErrBadService = errors.New("kube: Service name is not valid")
+)
+
 // New validates cfg and returns a Classifier that knows only cfg.Internal
 // until Start.
 func New(cfg Config) (*Classifier, error) {
 	if cfg.Client != nil && cfg.Namespace == "" && len(cfg.Services) > 0 {
-		return nil, errors.New("kube: a namespace is needed to watch a Service (set --namespace or POD_NAMESPACE)")
+		return nil, server.NewConfigError("Namespace", "", ErrNoNamespace, ErrNoNamespace.Error())
 	}
 	for _, s := range cfg.Services {
 		if s == "" || strings.ContainsAny(s, "/ ") {
-			return nil, fmt.Errorf("kube: Service name %q is not valid", s)
+			return nil, server.NewConfigError("Services", s, ErrBadService, fmt.Sprintf("kube: Service name %q is not valid", s))
 		}
+	}
+	if err := server.CheckPrefixes("Internal", cfg.Internal); err != nil {
+		return nil, err
 	}
 	if cfg.LogInterval <= 0 {
 		cfg.LogInterval = DefaultLogInterval

@@ -3,6 +3,7 @@ package kubeclass
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"sync"
@@ -321,16 +322,31 @@ func TestMissingServices(t *testing.T) {
 	}
 }
 
+// TestNewValidates checks that New says which field it refuses, so that
+// stund can name the flag, and that it names no flag itself.
 func TestNewValidates(t *testing.T) {
 	cs := fake.NewClientset()
-	for _, cfg := range []Config{
-		{Client: cs, Services: []string{"stund"}},                          // no namespace
-		{Client: cs, Namespace: clustertest.NS, Services: []string{"a/b"}}, // bad name
-		{Client: cs, Namespace: clustertest.NS, Services: []string{""}},
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		field string
+		want  error
+	}{
+		{"no namespace", Config{Client: cs, Services: []string{"stund"}}, "Namespace", ErrNoNamespace},
+		{"bad name", Config{Client: cs, Namespace: clustertest.NS, Services: []string{"a/b"}}, "Services", ErrBadService},
+		{"empty name", Config{Client: cs, Namespace: clustertest.NS, Services: []string{""}}, "Services", ErrBadService},
+		{"mapped internal prefix", Config{Internal: []netip.Prefix{netip.MustParsePrefix("::ffff:10.0.0.0/104")}}, "Internal", server.ErrMappedPrefix},
 	} {
-		if _, err := New(cfg); err == nil {
-			t.Errorf("New(%+v) succeeded", cfg)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(tc.cfg)
+			var ce *server.ConfigError
+			if !errors.Is(err, tc.want) || !errors.As(err, &ce) || ce.Field != tc.field {
+				t.Fatalf("New: %#v, want a ConfigError for %s wrapping %v", err, tc.field, tc.want)
+			}
+			if strings.Contains(err.Error(), "--") {
+				t.Errorf("error %q names a command-line flag", err)
+			}
+		})
 	}
 }
 
