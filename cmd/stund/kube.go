@@ -145,7 +145,7 @@ func (k *kubeOptions) start() (stop func()) {
 		for _, name := range k.classifier.MissingServices() {
 			log.Warnf("Service %s/%s not found: its load-balancer addresses are unknown and Events cannot be tied to it (check --service and --namespace)", k.namespace, name)
 		}
-		nodes, pods, lbs := k.classifier.Snapshot()
+		nodes, pods, lbs := k.classifier.Counts()
 		log.Infof("kubernetes: watching %d node addresses, %d pod CIDRs, %d load-balancer addresses (namespace %q, service %q)",
 			nodes, pods, lbs, k.namespace, strings.Join(k.services.values, ","))
 	}()

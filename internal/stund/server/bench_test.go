@@ -36,7 +36,7 @@ func BenchmarkHandle(b *testing.B) {
 			for range b.N {
 				sc.out.Raw = out[:0]
 				resp, res := s.h.handle(sc, bc.req, src)
-				t.add(familyOf(src.Addr()), s.classify.Classify(src.Addr()), res, len(bc.req))
+				t.add(familyOf(src.Addr()), s.classifier.Observe(src.Addr()), res, len(bc.req))
 				t.out += len(resp)
 				if t.out > 1<<20 {
 					s.metrics.flush(transportUDP, &t)
@@ -65,7 +65,7 @@ func TestHandleDoesNotAllocate(t *testing.T) {
 		allocs := testing.AllocsPerRun(1000, func() {
 			sc.out.Raw = out[:0]
 			_, res := s.h.handle(sc, req, src)
-			tl.add(familyIPv6, s.classify.Classify(src.Addr()), res, len(req))
+			tl.add(familyIPv6, s.classifier.Observe(src.Addr()), res, len(req))
 			s.metrics.flush(transportUDP, &tl)
 		})
 		if allocs != 0 {

@@ -102,14 +102,14 @@ type Config struct {
 // Server serves STUN Binding requests. Create it with New, bind with
 // Start, stop with Close.
 type Server struct {
-	cfg      Config
-	h        handler
-	log      logging.LeveledLogger
-	debug    bool
-	metrics  *Metrics
-	classify Classifier
-	proxy    proxyPolicy
-	limit    *limiter
+	cfg        Config
+	h          handler
+	log        logging.LeveledLogger
+	debug      bool
+	metrics    *Metrics
+	classifier Classifier
+	proxy      proxyPolicy
+	limit      *limiter
 	// closeGrace is defaultCloseGrace; tests stretch it to see that
 	// connections end on their own.
 	closeGrace time.Duration
@@ -207,7 +207,7 @@ func New(cfg Config) (*Server, error) {
 		log:        log,
 		debug:      debugEnabled(log),
 		metrics:    cfg.Metrics,
-		classify:   cfg.Classifier,
+		classifier: cfg.Classifier,
 		proxy:      proxyPolicy{enabled: cfg.ProxyProtocol, trusted: cfg.ProxyTrusted, optional: cfg.ProxyOptional},
 		limit:      newLimiter(cfg.RateLimit),
 		closeGrace: defaultCloseGrace,

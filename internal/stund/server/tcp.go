@@ -194,7 +194,7 @@ func (s *Server) serveStream(c stream, peer netip.AddrPort) {
 	// count tallies one message, classifying the source of each Binding
 	// request on its own, and writes its debug line.
 	count := func(res result, n, sent int) {
-		class := s.classifyRequest(peer.Addr(), res)
+		class := s.observeRequest(peer.Addr(), res)
 		t.add(fam, class, res, n)
 		t.out += sent
 		s.metrics.flush(transportTCP, &t)

@@ -148,7 +148,7 @@ func (w *mmsgWorker) loop() {
 			if resp != nil && s.limit != nil && s.limited(client, now, &res) {
 				resp = nil
 			}
-			class := s.classifyRequest(client.Addr(), res)
+			class := s.observeRequest(client.Addr(), res)
 			fam := familyOf(client.Addr())
 			w.tally.add(fam, class, res, n)
 			if s.debug {

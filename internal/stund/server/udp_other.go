@@ -43,7 +43,7 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 				s.log.Debugf("write udp to %s: %v", src, err)
 			}
 		}
-		class := s.classifyRequest(client.Addr(), res)
+		class := s.observeRequest(client.Addr(), res)
 		t.add(familyOf(client.Addr()), class, res, n)
 		t.out += sent
 		s.metrics.flush(transportUDP, &t)
