@@ -75,7 +75,7 @@ func TestConfigErrorMessage(t *testing.T) {
 		{"two expect-ip", check.Config{ExpectIPs: []netip.Addr{ip("192.0.2.1"), ip("192.0.2.2")}},
 			"two IPv4 expected IPs (192.0.2.1 and 192.0.2.2): give at most one per family"},
 		{"bad reference", check.Config{References: []string{"stuns:x"}},
-			`reference: usage: target "stuns:x": stuns: (STUN over TLS) is not supported; stuncheck probes plain UDP and TCP: use stun:HOST[:PORT] with the server's plain port`},
+			`reference: target "stuns:x": stuns: (STUN over TLS) is not supported; stuncheck probes plain UDP and TCP: use stun:HOST[:PORT] with the server's plain port`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.Targets = []check.Target{tg}

@@ -262,19 +262,11 @@ func flagErrorf(format string, a ...any) error { return flagError{fmt.Errorf(for
 // an input that came from a flag is named by the flag.
 func configErrorMessage(err error) string {
 	var ie *check.InputError
-	if !errors.As(err, &ie) {
-		return err.Error()
-	}
-	switch {
-	case errors.Is(err, check.ErrBadExpectIP):
+	if errors.Is(err, check.ErrBadExpectIP) && errors.As(err, &ie) {
 		return fmt.Sprintf("--expect-ip %s is not a unicast address", ie.Input)
-	case errors.Is(err, check.ErrBadReference):
-		// Kept word for word from when check's errors carried a "usage: "
-		// prefix that this one did not lose.
-		return "reference: usage: " + strings.TrimPrefix(ie.Error(), "reference: ")
-	default:
-		return ie.Error()
 	}
+
+	return err.Error()
 }
 
 // parseTransports parses --transport: "udp", "tcp" or "udp,tcp" (any

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -22,6 +23,12 @@ type kubeOptions struct {
 	namespace  string
 	services   listFlag
 	internal   listFlag
+
+	// internalCIDRs are the parsed --internal-cidr values.
+	internalCIDRs listValues[netip.Prefix]
+	// noCluster and apiErr say why build found no cluster, for logMode.
+	noCluster bool
+	apiErr    error
 
 	classifier *kubeclass.Classifier
 	synced     chan struct{} // closed once the informers have synced
@@ -55,13 +62,16 @@ func addKubeFlags(fs *flag.FlagSet, k *kubeOptions) {
 // build returns the classifier for server.Config: Kubernetes-aware when
 // a cluster is reachable, otherwise by address ranges alone. A kubeconfig
 // that was asked for but cannot be loaded is a usage error; a cluster
-// that cannot be reached is not: stund serves without it.
+// that cannot be reached is not: stund serves without it, and logMode
+// says so. Errors of kubeclass.New are returned as they are, for
+// options.flagError to word.
 func (k *kubeOptions) build(lf logging.LoggerFactory) (server.Classifier, error) {
-	internal, err := parsePrefixes("--internal-cidr", k.internal.values)
-	if err != nil {
+	var err error
+	if k.internalCIDRs, err = parsePrefixes("--internal-cidr", k.internal.values); err != nil {
 		return nil, err
 	}
-	log := lf.NewLogger("kube")
+	internal := k.internalCIDRs.values
+	k.log = lf.NewLogger("kube")
 	cfg := kubeclass.Config{Internal: internal, LoggerFactory: lf, Instance: instanceName()}
 	rc, err := cluster.ServerConfig(k.kubeconfig, "")
 	switch {
@@ -70,22 +80,14 @@ func (k *kubeOptions) build(lf logging.LoggerFactory) (server.Classifier, error)
 			return nil, err
 		}
 		cfg.Namespace, cfg.Services = k.namespace, k.services.values
-		if len(cfg.Services) > 0 && cfg.Namespace == "" {
-			return nil, errors.New("--service needs --namespace (or POD_NAMESPACE)")
-		}
 	case k.kubeconfig != "":
 		return nil, fmt.Errorf("--kubeconfig: %w", err)
 	case errors.Is(err, cluster.ErrNoCluster):
 		// Without cluster access everything else keeps working: a pod
 		// whose token is not mounted must not crash-loop over it.
-		if len(k.services.values) > 0 {
-			log.Warnf("--service %s given, but there is no cluster to read it from (no ServiceAccount token in this pod, no --kubeconfig): classifying sources by address ranges only",
-				strings.Join(k.services.values, ","))
-		} else {
-			log.Debugf("no Kubernetes cluster: classifying sources by address ranges only")
-		}
+		k.noCluster = true
 	default:
-		log.Warnf("Kubernetes API unavailable, classifying sources by address ranges only: %v", err)
+		k.apiErr = err
 	}
 	if cfg.Client == nil {
 		// Without a cluster stund works as before: address ranges only.
@@ -100,16 +102,30 @@ func (k *kubeOptions) build(lf logging.LoggerFactory) (server.Classifier, error)
 	return c, nil
 }
 
+// logMode logs how sources are classified when build found no cluster to
+// read: run calls it once the whole configuration is accepted, so that a
+// usage error is the only line stund prints.
+func (k *kubeOptions) logMode() {
+	switch {
+	case k.apiErr != nil:
+		k.log.Warnf("Kubernetes API unavailable, classifying sources by address ranges only: %v", k.apiErr)
+	case k.noCluster && len(k.services.values) > 0:
+		k.log.Warnf("--service %s given, but there is no cluster to read it from (no ServiceAccount token in this pod, no --kubeconfig): classifying sources by address ranges only",
+			strings.Join(k.services.values, ","))
+	case k.noCluster:
+		k.log.Debugf("no Kubernetes cluster: classifying sources by address ranges only")
+	}
+}
+
 // start runs the informers in the background and returns the function
 // that stops them. STUN is served meanwhile: the API's state never
 // delays it.
-func (k *kubeOptions) start(lf logging.LoggerFactory) (stop func()) {
+func (k *kubeOptions) start() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	if k.classifier == nil {
 		return cancel
 	}
 	k.synced = make(chan struct{})
-	k.log = lf.NewLogger("kube")
 	k.classifier.Start(ctx)
 	go func() {
 		log := k.log
@@ -129,7 +145,7 @@ func (k *kubeOptions) start(lf logging.LoggerFactory) (stop func()) {
 		for _, name := range k.classifier.MissingServices() {
 			log.Warnf("Service %s/%s not found: its load-balancer addresses are unknown and Events cannot be tied to it (check --service and --namespace)", k.namespace, name)
 		}
-		nodes, pods, lbs := k.classifier.Snapshot()
+		nodes, pods, lbs := k.classifier.Counts()
 		log.Infof("kubernetes: watching %d node addresses, %d pod CIDRs, %d load-balancer addresses (namespace %q, service %q)",
 			nodes, pods, lbs, k.namespace, strings.Join(k.services.values, ","))
 	}()

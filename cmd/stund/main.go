@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,6 +85,10 @@ type options struct {
 	maxTCPPerSrc   int
 	showVersion    bool
 	kube           kubeOptions
+
+	// The parsed values of the list flags.
+	trusted, exempt listValues[netip.Prefix]
+	origins         listValues[netip.AddrPort]
 }
 
 const usageHead = `stund: a STUN Binding server (RFC 8489) for UDP and TCP, IPv4 and IPv6.
@@ -293,42 +298,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.drainTimeout < 0 {
 		return usageErr(fmt.Errorf("--drain-timeout %s: must not be negative", o.drainTimeout))
 	}
-	if o.tcpIdleTimeout <= 0 {
-		return usageErr(fmt.Errorf("--tcp-idle-timeout %s: must be positive", o.tcpIdleTimeout))
+	// Zero means "the default" to server.New, but these flags show their
+	// default in --help and take it from there: a zero is the user's, and
+	// refused in the words server.New's refusal of a negative one gets.
+	switch {
+	case o.tcpIdleTimeout == 0:
+		return usageErr(fmt.Errorf(msgTCPIdleTimeout, o.tcpIdleTimeout))
+	case o.udpSockets == 0:
+		return usageErr(fmt.Errorf(msgUDPSockets, o.udpSockets))
+	case o.rateV6Prefix == 0:
+		return usageErr(fmt.Errorf(msgIPv6Prefix, o.rateV6Prefix, server.MinIPv6Prefix, server.MaxIPv6Prefix))
 	}
-	if o.udpSockets < 1 {
-		return usageErr(fmt.Errorf("--udp-sockets %d: want 1 or more", o.udpSockets))
-	}
-	trusted, err := parsePrefixes("--proxy-trusted-cidr", o.proxyTrusted.values)
-	if err != nil {
+	if o.trusted, err = parsePrefixes("--proxy-trusted-cidr", o.proxyTrusted.values); err != nil {
 		return usageErr(err)
 	}
-	if o.proxyProtocol && len(trusted) == 0 {
-		return usageErr(errors.New("--proxy-protocol needs --proxy-trusted-cidr: a PROXY header is only believed from the load balancer's addresses, otherwise anyone could claim any source"))
-	}
-	if !o.proxyProtocol && (len(trusted) > 0 || o.proxyOptional) {
-		return usageErr(errors.New("--proxy-trusted-cidr and --proxy-protocol-optional take effect only with --proxy-protocol"))
-	}
-	exempt, err := parsePrefixes("--rate-limit-exempt", o.rateExempt.values)
-	if err != nil {
+	if o.exempt, err = parsePrefixes("--rate-limit-exempt", o.rateExempt.values); err != nil {
 		return usageErr(err)
 	}
-	for name, v := range map[string]float64{"--rate-limit": o.rateLimit, "--rate-limit-burst": o.rateBurst, "--global-rate-limit": o.globalLimit} {
-		if v < 0 {
-			return usageErr(fmt.Errorf("%s %g: must not be negative", name, v))
-		}
-	}
-	if o.rateLimit > 0 && o.rateBurst < 1 {
-		return usageErr(fmt.Errorf("--rate-limit-burst %g: want at least 1 with --rate-limit", o.rateBurst))
-	}
-	if o.rateV6Prefix < server.MinIPv6Prefix || o.rateV6Prefix > server.MaxIPv6Prefix {
-		return usageErr(fmt.Errorf("--rate-limit-ipv6-prefix %d: want %d to %d", o.rateV6Prefix, server.MinIPv6Prefix, server.MaxIPv6Prefix))
-	}
-	if o.maxTCPConns < 0 || o.maxTCPPerSrc < 0 {
-		return usageErr(errors.New("--max-tcp-conns and --max-tcp-conns-per-source must not be negative"))
-	}
-	origins, err := parseOrigins(o.responseOrigin.values)
-	if err != nil {
+	if o.origins, err = parseOrigins(o.responseOrigin.values); err != nil {
 		return usageErr(err)
 	}
 
@@ -342,24 +329,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	classifier, err := o.kube.build(logFactory)
 	if err != nil {
-		return usageErr(err)
+		return usageErr(o.flagError(err))
 	}
 	srv, err := server.New(server.Config{
 		Classifier:     classifier,
 		Listen:         o.listen.values,
 		Software:       o.software,
-		ResponseOrigin: origins,
+		ResponseOrigin: o.origins.values,
 		RFC3489:        o.rfc3489,
 		TCPIdleTimeout: o.tcpIdleTimeout,
 		UDPSockets:     o.udpSockets,
 		ProxyProtocol:  o.proxyProtocol,
-		ProxyTrusted:   trusted,
+		ProxyTrusted:   o.trusted.values,
 		ProxyOptional:  o.proxyOptional,
 		RateLimit: server.RateLimit{
 			PerSource:  o.rateLimit,
 			Burst:      o.rateBurst,
 			Global:     o.globalLimit,
-			Exempt:     exempt,
+			Exempt:     o.exempt.values,
 			IPv6Prefix: o.rateV6Prefix,
 		},
 		MaxTCPConns:          o.maxTCPConns,
@@ -368,49 +355,146 @@ func run(args []string, stdout, stderr io.Writer) int {
 		LoggerFactory:        logFactory,
 	})
 	if err != nil {
-		return usageErr(err)
+		return usageErr(o.flagError(err))
 	}
+	o.kube.logMode()
 
 	return serve(srv, reg, o, logFactory, stderr)
 }
 
-// parseOrigins parses the --response-origin values: ip:port each, at
-// most one per family.
-func parseOrigins(values []string) ([]netip.AddrPort, error) {
-	var out []netip.AddrPort
-	seen := map[bool]netip.AddrPort{} // by "is IPv4"
+// The words of usage errors about values server.New refuses; the first,
+// second and last are also those of the command's own refusal of a zero,
+// which server.New takes for "the default".
+const (
+	msgTCPIdleTimeout = "--tcp-idle-timeout %s: must be positive"
+	msgUDPSockets     = "--udp-sockets %d: want 1 or more"
+	msgRateBurst      = "--rate-limit-burst %g: want at least 1 with --rate-limit"
+	msgIPv6Prefix     = "--rate-limit-ipv6-prefix %d: want %d to %d"
+)
+
+// flagError words an error of server.New or kubeclass.New for the command
+// line: a refused value is named by the flag that set it and quoted as
+// the user wrote it. Other errors, which name no field a flag sets in
+// other words, are returned as they are.
+func (o *options) flagError(err error) error {
+	var ce *server.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	switch ce.Field {
+	case "TCPIdleTimeout":
+		return fmt.Errorf(msgTCPIdleTimeout, ce.Value)
+	case "UDPSockets":
+		if n, ok := ce.Value.(int); ok && n < 1 {
+			return fmt.Errorf(msgUDPSockets, n)
+		}
+	case "ProxyTrusted", "ProxyOptional":
+		switch {
+		case errors.Is(err, server.ErrProxyNoTrusted):
+			return errors.New("--proxy-protocol needs --proxy-trusted-cidr: a PROXY header is only believed from the load balancer's addresses, otherwise anyone could claim any source")
+		case errors.Is(err, server.ErrProxyUnused):
+			return errors.New("--proxy-trusted-cidr and --proxy-protocol-optional take effect only with --proxy-protocol")
+		case errors.Is(err, server.ErrMappedPrefix):
+			return mappedPrefixError(o.trusted, ce.Value)
+		}
+	case "RateLimit.Exempt":
+		return mappedPrefixError(o.exempt, ce.Value)
+	case "Classifier.Internal", "Internal": // a StaticClassifier's, or kubeclass's
+		return mappedPrefixError(o.kube.internalCIDRs, ce.Value)
+	case "RateLimit.PerSource", "RateLimit.Burst", "RateLimit.Global":
+		v, _ := ce.Value.(float64)
+		if ce.Field == "RateLimit.Burst" && v >= 0 {
+			return fmt.Errorf(msgRateBurst, v)
+		}
+		name := map[string]string{"RateLimit.PerSource": "--rate-limit", "RateLimit.Burst": "--rate-limit-burst", "RateLimit.Global": "--global-rate-limit"}[ce.Field]
+
+		return fmt.Errorf("%s %g: must not be negative", name, v)
+	case "RateLimit.IPv6Prefix":
+		return fmt.Errorf(msgIPv6Prefix, ce.Value, server.MinIPv6Prefix, server.MaxIPv6Prefix)
+	case "MaxTCPConns", "MaxTCPConnsPerSource":
+		return errors.New("--max-tcp-conns and --max-tcp-conns-per-source must not be negative")
+	case "ResponseOrigin":
+		if pair, ok := ce.Value.([]netip.AddrPort); ok && len(pair) == 2 {
+			fam := "IPv6"
+			if pair[1].Addr().Unmap().Is4() {
+				fam = "IPv4"
+			}
+
+			return fmt.Errorf("--response-origin %s and %s: both %s; give at most one IPv4 and one IPv6 address", pair[0], pair[1], fam)
+		}
+		if a, ok := ce.Value.(netip.AddrPort); ok {
+			return badOrigin(o.origins.text(a))
+		}
+	case "Namespace":
+		return errors.New("--service needs --namespace (or POD_NAMESPACE)")
+	}
+
+	return err
+}
+
+// listValues are the values of a repeatable flag with the text each was
+// parsed from, so that an error about a value quotes what the user wrote.
+type listValues[T comparable] struct {
+	flag   string
+	values []T
+	texts  []string
+}
+
+// text returns what the user wrote for v.
+func (l listValues[T]) text(v T) string {
+	if i := slices.Index(l.values, v); i >= 0 {
+		return l.texts[i]
+	}
+
+	return fmt.Sprint(v)
+}
+
+// mappedPrefixError is the error for the IPv4-mapped IPv6 prefix v given
+// to l's flag: it names the IPv4 prefix meant.
+func mappedPrefixError(l listValues[netip.Prefix], v any) error {
+	p, ok := v.(netip.Prefix)
+	if !ok {
+		return fmt.Errorf("%s: an IPv4-mapped IPv6 prefix never matches, IPv4 sources are compared as IPv4", l.flag)
+	}
+	hint := "write it as an IPv4 prefix"
+	if p.Bits() >= 96 {
+		hint = "did you mean " + netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).String() + "?"
+	}
+
+	return fmt.Errorf("%s %q: an IPv4-mapped IPv6 prefix never matches, IPv4 sources are compared as IPv4; %s", l.flag, l.text(p), hint)
+}
+
+// badOrigin is the error for a --response-origin that is not an address
+// clients can reach.
+func badOrigin(text string) error {
+	return fmt.Errorf("--response-origin %q: want the ip:port or [ipv6]:port clients reach stund at", text)
+}
+
+// parseOrigins parses the --response-origin values: ip:port each.
+// server.New checks that clients can reach them, at most one per family.
+func parseOrigins(values []string) (listValues[netip.AddrPort], error) {
+	out := listValues[netip.AddrPort]{flag: "--response-origin"}
 	for _, v := range values {
 		v = strings.TrimSpace(v)
 		if v == "" {
 			continue
 		}
 		a, err := netip.ParseAddrPort(v)
-		if err != nil || a.Addr().Unmap().IsUnspecified() {
-			return nil, fmt.Errorf("--response-origin %q: want the ip:port or [ipv6]:port clients reach stund at", v)
+		if err != nil {
+			return out, badOrigin(v)
 		}
-		is4 := a.Addr().Unmap().Is4()
-		if prev, ok := seen[is4]; ok {
-			fam := "IPv6"
-			if is4 {
-				fam = "IPv4"
-			}
-
-			return nil, fmt.Errorf("--response-origin %s and %s: both %s; give at most one IPv4 and one IPv6 address", prev, a, fam)
-		}
-		seen[is4] = a
-		out = append(out, a)
+		out.values, out.texts = append(out.values, a), append(out.texts, v)
 	}
 
 	return out, nil
 }
 
 // parsePrefixes parses CIDRs given to flag; a bare address is taken as a
-// single host (/32 or /128). An IPv4-mapped IPv6 prefix (::ffff:a.b.c.d/n)
-// is refused: sources are compared as IPv4, so it would never match, and
-// a trust or exemption list that silently matches nothing is worse than
-// an error naming the IPv4 prefix meant.
-func parsePrefixes(flag string, values []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
+// single host (/32 or /128). A prefix with host bits set is refused with
+// the prefix meant; server.New and kubeclass.New refuse an IPv4-mapped
+// one.
+func parsePrefixes(flag string, values []string) (listValues[netip.Prefix], error) {
+	out := listValues[netip.Prefix]{flag: flag}
 	for _, v := range values {
 		v = strings.TrimSpace(v)
 		if v == "" {
@@ -419,24 +503,16 @@ func parsePrefixes(flag string, values []string) ([]netip.Prefix, error) {
 		p, err := netip.ParsePrefix(v)
 		if err == nil {
 			if p != p.Masked() {
-				return nil, fmt.Errorf("%s %q: host bits set; did you mean %s?", flag, v, p.Masked())
+				return out, fmt.Errorf("%s %q: host bits set; did you mean %s?", flag, v, p.Masked())
 			}
 		} else {
 			a, err := netip.ParseAddr(v)
 			if err != nil {
-				return nil, fmt.Errorf("%s %q: want a CIDR such as 10.0.0.0/8 or an address", flag, v)
+				return out, fmt.Errorf("%s %q: want a CIDR such as 10.0.0.0/8 or an address", flag, v)
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
-		if p.Addr().Is4In6() {
-			hint := "write it as an IPv4 prefix"
-			if p.Bits() >= 96 {
-				hint = "did you mean " + netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).String() + "?"
-			}
-
-			return nil, fmt.Errorf("%s %q: an IPv4-mapped IPv6 prefix never matches, IPv4 sources are compared as IPv4; %s", flag, v, hint)
-		}
-		out = append(out, p)
+		out.values, out.texts = append(out.values, p), append(out.texts, v)
 	}
 
 	return out, nil
@@ -490,7 +566,7 @@ func serve(srv *server.Server, reg *prometheus.Registry, o options, lf *logs.Fac
 			return exitRuntime
 		}
 	}
-	defer o.kube.start(lf)()
+	defer o.kube.start()()
 	if err := srv.Start(ctx); err != nil {
 		_, _ = fmt.Fprintf(stderr, "stund: --listen: %v\n", err)
 		if adm != nil {

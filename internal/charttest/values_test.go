@@ -14,6 +14,78 @@ import (
 
 var keyLine = regexp.MustCompile(`^( *)([A-Za-z0-9_.-]+):(.*)$`)
 
+// valueKey is one key of values.yaml as helm-docs reads the file, line by
+// line.
+type valueKey struct {
+	line int    // 1-based line number
+	path string // dotted path, e.g. service.udp.nodePort
+	// comment is the `# --` comment right above the key, its lines
+	// joined by spaces; empty when there is none.
+	comment string
+	// inherited is set for a key inside a value that has a comment.
+	inherited bool
+	// inline is set when the key's value is on its own line; a section or
+	// a block value (a map or list on the lines below) has none.
+	inline   bool
+	children int // keys directly under it
+}
+
+// documented reports whether the key is covered by a `# --` comment, its
+// own or a parent's.
+func (k *valueKey) documented() bool { return k.comment != "" || k.inherited }
+
+// valueKeys walks values.yaml: every key, with the `# --` comment directly
+// above it (continued by the `#` lines that follow, ended by a blank line).
+func valueKeys(raw []byte) []*valueKey {
+	var (
+		keys    []*valueKey
+		stack   []*valueKey
+		indents []int
+		comment []string
+		pending bool
+	)
+	for i, line := range strings.Split(string(raw), "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "":
+			pending, comment = false, nil
+			continue
+		case strings.HasPrefix(trimmed, "# --"):
+			pending, comment = true, []string{strings.TrimSpace(strings.TrimPrefix(trimmed, "# --"))}
+			continue
+		case strings.HasPrefix(trimmed, "#"):
+			if pending {
+				comment = append(comment, strings.TrimSpace(strings.TrimPrefix(trimmed, "#")))
+			}
+			continue
+		}
+		m := keyLine.FindStringSubmatch(line)
+		if m == nil {
+			pending, comment = false, nil
+			continue // a list item or a continuation inside a documented value
+		}
+		indent := len(m[1])
+		for len(stack) > 0 && indents[len(indents)-1] >= indent {
+			stack, indents = stack[:len(stack)-1], indents[:len(indents)-1]
+		}
+		k := &valueKey{line: i + 1, path: m[2], inline: strings.TrimSpace(m[3]) != ""}
+		if pending {
+			k.comment = strings.Join(comment, " ")
+		}
+		if len(stack) > 0 {
+			parent := stack[len(stack)-1]
+			parent.children++
+			k.path = parent.path + "." + k.path
+			k.inherited = parent.documented()
+		}
+		keys = append(keys, k)
+		stack, indents = append(stack, k), append(indents, indent)
+		pending, comment = false, nil
+	}
+
+	return keys
+}
+
 // TestValuesDocumented checks the helm-docs convention: every value in
 // values.yaml has a `# --` comment directly above it, or sits inside a
 // documented value, or is a section whose keys are all documented.
@@ -22,63 +94,19 @@ func TestValuesDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type frame struct {
-		indent     int
-		path       string
-		documented bool
-		section    bool
-		children   int
-	}
-	var stack []frame
-	pop := func(indent int) {
-		for len(stack) > 0 && stack[len(stack)-1].indent >= indent {
-			f := stack[len(stack)-1]
-			if f.section && f.children == 0 {
-				t.Errorf("values.yaml: %s has no `# --` comment", f.path)
-			}
-			stack = stack[:len(stack)-1]
-		}
-	}
-	pending := false
 	checked := 0
-	for i, line := range strings.Split(string(raw), "\n") {
-		trimmed := strings.TrimSpace(line)
+	for _, k := range valueKeys(raw) {
 		switch {
-		case trimmed == "":
-			pending = false
-			continue
-		case strings.HasPrefix(trimmed, "# --"):
-			pending = true
-			continue
-		case strings.HasPrefix(trimmed, "#"):
-			continue
+		case k.documented():
+		case k.inline:
+			t.Errorf("values.yaml:%d: %s has no `# --` comment", k.line, k.path)
+		case k.children == 0:
+			t.Errorf("values.yaml: %s has no `# --` comment", k.path)
 		}
-		m := keyLine.FindStringSubmatch(line)
-		if m == nil {
-			pending = false
-			continue // a list item or a continuation inside a documented value
-		}
-		indent, key, rest := len(m[1]), m[2], strings.TrimSpace(m[3])
-		pop(indent)
-		path := key
-		inherited := false
-		if len(stack) > 0 {
-			parent := &stack[len(stack)-1]
-			parent.children++
-			path = parent.path + "." + key
-			inherited = parent.documented
-		}
-		documented := pending || inherited
-		if !documented && rest != "" {
-			t.Errorf("values.yaml:%d: %s has no `# --` comment", i+1, path)
-		}
-		if !inherited {
+		if !k.inherited {
 			checked++
 		}
-		stack = append(stack, frame{indent: indent, path: path, documented: documented, section: !documented && rest == ""})
-		pending = false
 	}
-	pop(0)
 	if checked < 50 {
 		t.Errorf("only %d values checked: the parser is broken", checked)
 	}

@@ -19,7 +19,8 @@ type Header struct {
 // (ErrBadLength). It reads only the first HeaderSize bytes, so it frames
 // messages that follow each other on a stream (RFC 8489 §6.2.2); whether
 // b holds the whole message, and the cookie, are left to the caller or to
-// Decode.
+// Decode. With ErrBadLength it returns the header as read too, so that a
+// caller can name the length or judge the cookie first.
 func ParseHeader(b []byte) (Header, error) {
 	if len(b) < HeaderSize {
 		return Header{}, ErrShort
@@ -33,7 +34,7 @@ func ParseHeader(b []byte) (Header, error) {
 		Cookie: binary.BigEndian.Uint32(b[4:8]),
 	}
 	if h.Length%4 != 0 {
-		return Header{}, ErrBadLength
+		return h, ErrBadLength
 	}
 
 	return h, nil

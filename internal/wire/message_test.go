@@ -398,6 +398,10 @@ func TestParseHeader(t *testing.T) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
 		}
 	}
+	odd := append([]byte{1, 1, 0, 6, 0, 0, 0, 0}, full[8:HeaderSize]...)
+	if h, err := ParseHeader(odd); err != ErrBadLength || h.Length != 6 || h.Type != BindingSuccess || !h.Classic() {
+		t.Errorf("odd length, no cookie: %+v (%v), want the header as read with ErrBadLength", h, err)
+	}
 }
 
 func TestMessageType(t *testing.T) {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +11,8 @@ import (
 	"time"
 
 	"github.com/pion/logging"
-	"github.com/pion/stun/v3"
+
+	"github.com/stund/stund/internal/wire"
 )
 
 // Defaults from RFC 8489 §6.2.1, except the total timeout, which is much
@@ -227,12 +229,15 @@ func (u *UDPConn) Binding(ctx context.Context, server netip.AddrPort, opts ...Re
 	return res, nil
 }
 
-func (c *Client) request(opts []RequestOption) (*stun.Message, error) {
+func (c *Client) request(opts []RequestOption) (*Request, error) {
 	if c.software != "" {
 		opts = append([]RequestOption{WithRequestSoftware(c.software)}, opts...)
 	}
 
-	return NewRequest(stun.NewTransactionID(), opts...)
+	var tid wire.TransactionID
+	_, _ = rand.Read(tid[:]) // never fails: crypto/rand.Read crashes instead
+
+	return NewRequest(tid, opts...)
 }
 
 // udpTransaction runs the RFC 8489 §6.2.1 retransmission schedule on conn
@@ -377,7 +382,7 @@ func (c *Client) tcpTransaction(ctx context.Context, server netip.AddrPort, opts
 // ReadFrame reads one STUN message from a stream where messages follow
 // each other with no extra framing (RFC 8489 §6.2.2).
 func ReadFrame(r io.Reader) ([]byte, error) {
-	hdr := make([]byte, headerSize, headerSize+128)
+	hdr := make([]byte, wire.HeaderSize, wire.HeaderSize+128)
 	if _, err := io.ReadFull(r, hdr); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("%w: stream ended inside a header", ErrMalformed)
@@ -385,12 +390,12 @@ func ReadFrame(r io.Reader) ([]byte, error) {
 
 		return nil, err
 	}
-	if err := checkPrefix(hdr); err != nil {
+	h, err := parseHeader(hdr)
+	if err != nil {
 		return nil, err
 	}
-	n := int(hdr[2])<<8 | int(hdr[3])
-	msg := append(hdr, make([]byte, n)...)
-	if _, err := io.ReadFull(r, msg[headerSize:]); err != nil {
+	msg := append(hdr, make([]byte, h.Length)...)
+	if _, err := io.ReadFull(r, msg[wire.HeaderSize:]); err != nil {
 		return nil, fmt.Errorf("%w: stream ended inside a message: %w", ErrMalformed, err)
 	}
 

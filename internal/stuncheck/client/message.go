@@ -2,22 +2,18 @@ package client
 
 import (
 	"bytes"
-	"encoding/binary"
+	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/pion/stun/v3"
+	"github.com/stund/stund/internal/wire"
 )
 
-const (
-	headerSize    = 20
-	magicCookie   = 0x2112A442
-	changeIPBit   = 0x04
-	changePortBit = 0x02
-)
+// maxSoftwareLength is the longest SOFTWARE a request may carry, in bytes
+// (RFC 8489 §14.14: fewer than 128 characters, at most 763 bytes).
+const maxSoftwareLength = 763
 
 // RequestOption changes the Binding request a client sends.
 type RequestOption func(*requestConfig)
@@ -43,36 +39,45 @@ func WithRequestSoftware(name string) RequestOption {
 	return func(c *requestConfig) { c.software = name }
 }
 
+// Request is an encoded Binding request.
+type Request struct {
+	// Raw is the message to send.
+	Raw []byte
+	// TransactionID is the ID its response must carry.
+	TransactionID wire.TransactionID
+}
+
 // NewRequest builds a Binding request with the given transaction ID,
 // ending in a FINGERPRINT.
-func NewRequest(tid [stun.TransactionIDSize]byte, opts ...RequestOption) (*stun.Message, error) {
+func NewRequest(tid wire.TransactionID, opts ...RequestOption) (*Request, error) {
 	var cfg requestConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
-	setters := []stun.Setter{stun.NewTransactionIDSetter(tid), stun.BindingRequest}
+	if len(cfg.software) > maxSoftwareLength {
+		return nil, fmt.Errorf("build binding request: SOFTWARE of %d bytes, at most %d", len(cfg.software), maxSoftwareLength)
+	}
+	b := wire.NewBuilder(make([]byte, 0, wire.HeaderSize+64+len(cfg.software)), wire.BindingRequest, tid)
 	if cfg.software != "" {
-		setters = append(setters, stun.NewSoftware(cfg.software))
+		b.AddString(wire.AttrSoftware, cfg.software)
 	}
 	if cfg.changeIP || cfg.changePort {
-		var flags uint32
+		var flags wire.ChangeFlags
 		if cfg.changeIP {
-			flags |= changeIPBit
+			flags |= wire.ChangeIP
 		}
 		if cfg.changePort {
-			flags |= changePortBit
+			flags |= wire.ChangePort
 		}
-		v := make([]byte, 4)
-		binary.BigEndian.PutUint32(v, flags)
-		setters = append(setters, stun.RawAttribute{Type: stun.AttrChangeRequest, Value: v})
+		b.AddChangeRequest(flags)
 	}
-	setters = append(setters, stun.Fingerprint)
-	m := stun.New()
-	if err := m.Build(setters...); err != nil {
+	b.AddFingerprint()
+	raw, err := b.Finish()
+	if err != nil {
 		return nil, fmt.Errorf("build binding request: %w", err)
 	}
 
-	return m, nil
+	return &Request{Raw: raw, TransactionID: tid}, nil
 }
 
 // Answer is what a validated Binding success response says.
@@ -96,40 +101,43 @@ type Answer struct {
 // attribute in an otherwise valid response), ErrTransactionMismatch,
 // ErrUnexpectedType, ErrFingerprint or ErrNoMappedAddress, or are an
 // *ErrorResponse when the server answered with an error.
-func ParseResponse(raw []byte, tid [stun.TransactionIDSize]byte) (Answer, error) {
+func ParseResponse(raw []byte, tid wire.TransactionID) (Answer, error) {
 	var ans Answer
-	if err := checkHeader(raw); err != nil {
+	h, err := parseHeader(raw)
+	if err != nil {
 		return ans, err
 	}
-	m := stun.New()
-	if err := stun.Decode(raw, m); err != nil {
+	if h.Size() != len(raw) {
+		return ans, fmt.Errorf("%w: header says %d bytes, got %d", ErrMalformed, h.Size(), len(raw))
+	}
+	var m wire.Message
+	if err := m.Decode(raw); err != nil {
 		return ans, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if m.TransactionID != tid {
+	if m.TransactionID() != tid {
 		return ans, ErrTransactionMismatch
 	}
-	if m.Type.Method != stun.MethodBinding ||
-		(m.Type.Class != stun.ClassSuccessResponse && m.Type.Class != stun.ClassErrorResponse) {
-		return ans, fmt.Errorf("%w: %s", ErrUnexpectedType, m.Type)
+	t := m.Type()
+	if t.Method() != wire.MethodBinding || (t.Class() != wire.ClassSuccess && t.Class() != wire.ClassError) {
+		return ans, fmt.Errorf("%w: %s", ErrUnexpectedType, t)
 	}
-	if err := checkFingerprint(m); err != nil {
+	if err := checkFingerprint(&m); err != nil {
 		return ans, err
 	}
-	if m.Type.Class == stun.ClassErrorResponse {
-		var ec stun.ErrorCodeAttribute
-		if err := ec.GetFrom(m); err != nil {
+	if t.Class() == wire.ClassError {
+		code, reason, err := m.ErrorCode()
+		if err != nil {
 			return ans, fmt.Errorf("%w: error response without a valid ERROR-CODE: %w", ErrMalformed, err)
 		}
 
-		return ans, &ErrorResponse{Code: int(ec.Code), Reason: printable(ec.Reason)}
+		return ans, &ErrorResponse{Code: code, Reason: printable(reason)}
 	}
 
-	var err error
-	switch {
-	case m.Contains(stun.AttrXORMappedAddress):
-		ans.Mapped, err = getAddress(m, stun.AttrXORMappedAddress)
-	case m.Contains(stun.AttrMappedAddress):
-		ans.Mapped, err = getAddress(m, stun.AttrMappedAddress)
+	switch xor, ok := xorMappedType(&m); {
+	case ok:
+		ans.Mapped, err = address(&m, xor)
+	case m.Has(wire.AttrMappedAddress):
+		ans.Mapped, err = address(&m, wire.AttrMappedAddress)
 	default:
 		return ans, ErrNoMappedAddress
 	}
@@ -137,127 +145,124 @@ func ParseResponse(raw []byte, tid [stun.TransactionIDSize]byte) (Answer, error)
 		return Answer{}, err
 	}
 	for _, opt := range []struct {
-		t    stun.AttrType
+		t    wire.AttrType
 		addr *netip.AddrPort
 	}{
-		{stun.AttrResponseOrigin, &ans.ResponseOrigin},
-		{stun.AttrOtherAddress, &ans.OtherAddress},
-		{stun.AttrChangedAddress, &ans.ChangedAddress},
+		{wire.AttrResponseOrigin, &ans.ResponseOrigin},
+		{wire.AttrOtherAddress, &ans.OtherAddress},
+		{wire.AttrChangedAddress, &ans.ChangedAddress},
 	} {
-		if m.Contains(opt.t) {
-			if *opt.addr, err = getAddress(m, opt.t); err != nil {
+		if m.Has(opt.t) {
+			if *opt.addr, err = address(&m, opt.t); err != nil {
 				return Answer{}, err
 			}
 		}
 	}
-	if v, err := m.Get(stun.AttrSoftware); err == nil {
+	if v, ok := m.Get(wire.AttrSoftware); ok {
 		ans.Software = printable(v)
 	}
 
 	return ans, nil
 }
 
-// checkHeader applies the RFC 8489 §6.3 header checks that pion's decoder
-// leaves to the caller.
-func checkHeader(raw []byte) error {
-	if err := checkPrefix(raw); err != nil {
-		return err
-	}
-	length := int(binary.BigEndian.Uint16(raw[2:4]))
-	if headerSize+length != len(raw) {
-		return fmt.Errorf("%w: header says %d bytes, got %d", ErrMalformed, headerSize+length, len(raw))
+// parseHeader applies the RFC 8489 §6.3 checks to the header at the start
+// of raw, in the order this client reports them: size, first two bits,
+// magic cookie, length a multiple of 4. It does not compare the length
+// with len(raw), so it also frames a stream.
+func parseHeader(raw []byte) (wire.Header, error) {
+	h, err := wire.ParseHeader(raw)
+	switch {
+	case errors.Is(err, wire.ErrShort):
+		return h, fmt.Errorf("%w: %d bytes is shorter than a header", ErrMalformed, len(raw))
+	case errors.Is(err, wire.ErrNotSTUN):
+		return h, fmt.Errorf("%w: first two bits are not zero", ErrMalformed)
+	case h.Classic():
+		return h, fmt.Errorf("%w: wrong magic cookie", ErrMalformed)
+	case err != nil:
+		return h, fmt.Errorf("%w: length %d is not a multiple of 4", ErrMalformed, h.Length)
 	}
 
-	return nil
+	return h, nil
 }
 
-// checkPrefix checks the fixed header fields of the message starting at raw.
-func checkPrefix(raw []byte) error {
-	if len(raw) < headerSize {
-		return fmt.Errorf("%w: %d bytes is shorter than a header", ErrMalformed, len(raw))
-	}
-	if raw[0]&0xC0 != 0 {
-		return fmt.Errorf("%w: first two bits are not zero", ErrMalformed)
-	}
-	if binary.BigEndian.Uint32(raw[4:8]) != magicCookie {
-		return fmt.Errorf("%w: wrong magic cookie", ErrMalformed)
-	}
-	length := int(binary.BigEndian.Uint16(raw[2:4]))
-	if length%4 != 0 {
-		return fmt.Errorf("%w: length %d is not a multiple of 4", ErrMalformed, length)
-	}
-
-	return nil
-}
-
-func checkFingerprint(m *stun.Message) error {
-	if !m.Contains(stun.AttrFingerprint) {
+// checkFingerprint checks FINGERPRINT when the response carries one.
+func checkFingerprint(m *wire.Message) error {
+	if !m.Has(wire.AttrFingerprint) {
 		return nil
 	}
-	if last := m.Attributes[len(m.Attributes)-1]; last.Type != stun.AttrFingerprint {
+	if m.Attr(m.Len()-1).Type != wire.AttrFingerprint {
 		return fmt.Errorf("%w: not the last attribute", ErrFingerprint)
 	}
-	if err := stun.Fingerprint.Check(m); err != nil {
+	if err := m.CheckFingerprint(); err != nil {
 		return fmt.Errorf("%w: %w", ErrFingerprint, err)
 	}
 
 	return nil
 }
 
-// Address families of the STUN address attributes (RFC 8489 §14.1).
-const (
-	familyIPv4 = 0x01
-	familyIPv6 = 0x02
-)
-
-// getAddress decodes the address attribute t of m: XOR-MAPPED-ADDRESS
-// with the XOR of RFC 8489 §14.2, the others (MAPPED-ADDRESS,
-// RESPONSE-ORIGIN, OTHER-ADDRESS, CHANGED-ADDRESS) as plain §14.1
-// addresses. The value must be exactly 8 bytes for IPv4 or 20 for IPv6: a
-// shorter or longer one is an invalid response, never an address padded
-// with zeros or cut short.
-func getAddress(m *stun.Message, t stun.AttrType) (netip.AddrPort, error) {
-	v, err := m.Get(t)
-	if err != nil {
-		return netip.AddrPort{}, invalidAttribute(t, "%w", err)
-	}
-	if len(v) < 4 {
-		return netip.AddrPort{}, invalidAttribute(t, "%d-byte value is shorter than family and port", len(v))
-	}
-	// v[0] is reserved: senders set it to zero, receivers ignore it.
-	var want int
-	switch v[1] {
-	case familyIPv4:
-		want = 4 + net.IPv4len
-	case familyIPv6:
-		want = 4 + net.IPv6len
-	default:
-		return netip.AddrPort{}, invalidAttribute(t, "unknown address family %#02x", v[1])
-	}
-	if len(v) != want {
-		return netip.AddrPort{}, invalidAttribute(t, "%d-byte value for an %s address, want %d bytes",
-			len(v), map[byte]string{familyIPv4: "IPv4", familyIPv6: "IPv6"}[v[1]], want)
-	}
-	port := binary.BigEndian.Uint16(v[2:4])
-	ip := make([]byte, len(v)-4)
-	copy(ip, v[4:])
-	if t == stun.AttrXORMappedAddress {
-		port ^= magicCookie >> 16
-		var pad [4 + stun.TransactionIDSize]byte
-		binary.BigEndian.PutUint32(pad[:4], magicCookie)
-		copy(pad[4:], m.TransactionID[:])
-		for i := range ip {
-			ip[i] ^= pad[i]
+// xorMappedType returns the type of the first XOR-MAPPED-ADDRESS in m:
+// 0x0020, or 0x8020 as drafts of RFC 5389 numbered it and some old
+// servers still send it.
+func xorMappedType(m *wire.Message) (wire.AttrType, bool) {
+	for i := range m.Len() {
+		if t := m.Attr(i).Type; t == wire.AttrXORMappedAddress || t == wire.AttrXORMappedAddressDraft {
+			return t, true
 		}
 	}
-	a, _ := netip.AddrFromSlice(ip) // 4 or 16 bytes: always valid
 
-	return netip.AddrPortFrom(a.Unmap(), port), nil
+	return 0, false
+}
+
+// address decodes the address attribute t of m, which m carries:
+// XOR-MAPPED-ADDRESS (either number) XORed as RFC 8489 §14.2 says, the
+// others (MAPPED-ADDRESS, RESPONSE-ORIGIN, OTHER-ADDRESS, CHANGED-ADDRESS)
+// as plain §14.1 addresses. The value must be exactly 8 bytes for IPv4 or
+// 20 for IPv6: a shorter or longer one is an invalid response, never an
+// address padded with zeros or cut short. IPv4-mapped IPv6 addresses are
+// returned as IPv4.
+func address(m *wire.Message, t wire.AttrType) (netip.AddrPort, error) {
+	var a netip.AddrPort
+	var err error
+	name := t
+	switch t {
+	case wire.AttrXORMappedAddress, wire.AttrXORMappedAddressDraft:
+		a, err = m.XORAddress(t)
+		name = wire.AttrXORMappedAddress
+	default:
+		a, err = m.Address(t)
+	}
+	if err != nil {
+		v, _ := m.Get(t)
+
+		return netip.AddrPort{}, invalidAddress(name, v, err)
+	}
+
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), nil
+}
+
+// invalidAddress says what is wrong with v, the value of address
+// attribute t, which wire refused with err.
+func invalidAddress(t wire.AttrType, v []byte, err error) error {
+	switch {
+	case errors.Is(err, wire.ErrAddressLength) && len(v) < 4:
+		return invalidAttribute(t, "%d-byte value is shorter than family and port", len(v))
+	case errors.Is(err, wire.ErrAddressFamily):
+		return invalidAttribute(t, "unknown address family %#02x", v[1])
+	case errors.Is(err, wire.ErrAddressLength):
+		family, want := "IPv4", 8
+		if v[1] == 2 {
+			family, want = "IPv6", 20
+		}
+
+		return invalidAttribute(t, "%d-byte value for an %s address, want %d bytes", len(v), family, want)
+	}
+
+	return invalidAttribute(t, "%w", err)
 }
 
 // invalidAttribute says what is wrong with attribute t. The message keeps
 // the whole sentence when printed after errors.Unwrap chains are followed.
-func invalidAttribute(t stun.AttrType, format string, a ...any) error {
+func invalidAttribute(t wire.AttrType, format string, a ...any) error {
 	return fmt.Errorf("%w: %w", ErrInvalidAttribute, fmt.Errorf("%s: "+format, append([]any{t}, a...)...))
 }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/pion/stun/v3"
+
+	"github.com/stund/stund/internal/wire"
 )
 
 // FuzzParseResponse: the response parser never panics, and what it
@@ -18,9 +20,10 @@ func FuzzParseResponse(f *testing.F) {
 	f.Add(response(f, tid, stun.BindingError, stun.CodeBadRequest, stun.Fingerprint))
 	f.Add(response(f, tid, stun.BindingRequest))
 	f.Add([]byte{})
+	var m wire.Message
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p parsed
-		if parseResponse(b, &p) >= 0 {
+		if parseResponse(&m, b, &p) >= 0 {
 			return
 		}
 		m := stun.New()

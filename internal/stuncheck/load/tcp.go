@@ -2,11 +2,12 @@ package load
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+
+	"github.com/stund/stund/internal/wire"
 )
 
 // tcpReadSize is the read buffer of a TCP connection: room for a few
@@ -52,16 +53,19 @@ func (w *tcpWorker) receive(closed bool) error {
 		have += n
 		sending := closed && !r.stopping.Load()
 		off := 0
-		for have-off >= headerSize {
+		for have-off >= wire.HeaderSize {
 			b := buf[off:have]
-			if b[0]&0xC0 != 0 || binary.BigEndian.Uint32(b[4:]) != magicCookie {
+			// A length that is not a multiple of 4 still frames the
+			// message, which is then counted malformed.
+			h, herr := wire.ParseHeader(b)
+			if errors.Is(herr, wire.ErrNotSTUN) || h.Classic() {
 				// The stream is out of step; nothing after this can be
 				// trusted. The requests in flight will count as lost.
 				w.c.invalid[ReasonMalformed].Add(1)
 
 				return fmt.Errorf("tcp %s: not a STUN message in the stream: closing the connection", w.local)
 			}
-			size := headerSize + int(binary.BigEndian.Uint16(b[2:]))
+			size := h.Size()
 			if size > len(buf) {
 				w.c.invalid[ReasonMalformed].Add(1)
 

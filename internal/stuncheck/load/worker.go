@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/stund/stund/internal/wire"
 )
 
 // sweepEvery is how often a closed loop looks for timed-out requests, and
@@ -59,6 +61,9 @@ type worker struct {
 
 	hist Histogram
 	c    counters
+	// msg is the response being validated; owned by the receiving
+	// goroutine.
+	msg wire.Message
 
 	// sendBuf holds up to batch requests back to back; pending of them are
 	// filled and not yet sent.
@@ -119,7 +124,7 @@ func (w *worker) flush() {
 // nothing this worker is waiting for.
 func (w *worker) handle(b []byte, now int64) int {
 	var p parsed
-	if r := parseResponse(b, &p); r >= 0 {
+	if r := parseResponse(&w.msg, b, &p); r >= 0 {
 		w.c.invalid[r].Add(1)
 
 		return -1
@@ -157,7 +162,7 @@ func (w *worker) handle(b []byte, now int64) int {
 
 // judge checks the content of a response to an outstanding request.
 func (w *worker) judge(p *parsed) Reason {
-	if p.typ == bindingError {
+	if p.typ == wire.BindingError {
 		return ReasonErrorResponse
 	}
 	if !p.mapped.IsValid() {

@@ -3,10 +3,11 @@
 // shared informers and classifies the source of every request as a
 // client, a node, a pod, the load balancer or another private address,
 // from an immutable cluster.Index swapped atomically on every change, so
-// classifying costs a few map lookups and no lock. When sources are
-// rewritten it logs a rate-limited warning naming the class and the node,
-// and records a SourceIPRewritten Event on the Service, asynchronously, so
-// a slow or unreachable API server never delays an answer.
+// classifying costs a few map lookups and no lock. Observe, which the
+// server calls per request, also records rewritten sources: it logs a
+// rate-limited warning naming the class and the node, and has a
+// SourceIPRewritten Event recorded on the Service, asynchronously, so a
+// slow or unreachable API server never delays an answer.
 package kubeclass
 
 import (
@@ -112,16 +113,28 @@ type rewrite struct {
 	count uint64
 }
 
+// Errors of New, inside a *server.ConfigError that names the field of
+// Config; an IPv4-mapped Internal prefix is server.ErrMappedPrefix.
+var (
+	// ErrNoNamespace is Services given with a Client but no Namespace.
+	ErrNoNamespace = errors.New("kube: a namespace is needed to watch a Service")
+	// ErrBadService is a Service name that cannot be one.
+	ErrBadService = errors.New("kube: Service name is not valid")
+)
+
 // New validates cfg and returns a Classifier that knows only cfg.Internal
 // until Start.
 func New(cfg Config) (*Classifier, error) {
 	if cfg.Client != nil && cfg.Namespace == "" && len(cfg.Services) > 0 {
-		return nil, errors.New("kube: a namespace is needed to watch a Service (set --namespace or POD_NAMESPACE)")
+		return nil, server.NewConfigError("Namespace", "", ErrNoNamespace, ErrNoNamespace.Error())
 	}
 	for _, s := range cfg.Services {
 		if s == "" || strings.ContainsAny(s, "/ ") {
-			return nil, fmt.Errorf("kube: Service name %q is not valid", s)
+			return nil, server.NewConfigError("Services", s, ErrBadService, fmt.Sprintf("kube: Service name %q is not valid", s))
 		}
+	}
+	if err := server.CheckPrefixes("Internal", cfg.Internal); err != nil {
+		return nil, err
 	}
 	if cfg.LogInterval <= 0 {
 		cfg.LogInterval = DefaultLogInterval
@@ -146,15 +159,23 @@ func New(cfg Config) (*Classifier, error) {
 	return c, nil
 }
 
-// Classify implements server.Classifier. It is called for every request:
-// a lock-free snapshot lookup, plus, with a cluster, for rewritten sources
-// a clock read and a few atomic operations. Without a cluster it neither
-// warns nor records Events: it is the static classifier.
+// Classify returns the class of addr from what the Classifier knows of
+// the cluster, and records nothing.
 func (c *Classifier) Classify(addr netip.Addr) server.SourceClass {
+	return sourceClass[c.snap.Load().Lookup(addr).Kind]
+}
+
+// Observe implements server.Classifier: it classifies the source of one
+// request and, with a cluster, records a rewritten one (recordRewritten).
+// It is called for every request: a lock-free snapshot lookup, plus, for
+// rewritten sources, a clock read and a few atomic operations. Without a
+// cluster it neither warns nor records Events: it is the static
+// classifier.
+func (c *Classifier) Observe(addr netip.Addr) server.SourceClass {
 	w := c.snap.Load().Lookup(addr)
 	class := sourceClass[w.Kind]
 	if class != server.ClassClient && c.cfg.Client != nil {
-		c.rewritten(addr, class, w)
+		c.recordRewritten(addr, class, w)
 	}
 
 	return class
@@ -171,9 +192,9 @@ var sourceClass = [...]server.SourceClass{
 	cluster.LB:      server.ClassLB,
 }
 
-// rewritten counts a rewritten source and, when their rate limits allow,
-// logs a warning and hands an Event to the writer without waiting.
-func (c *Classifier) rewritten(addr netip.Addr, class server.SourceClass, w cluster.Who) {
+// recordRewritten counts a rewritten source and, when their rate limits
+// allow, logs a warning and hands an Event to the writer without waiting.
+func (c *Classifier) recordRewritten(addr netip.Addr, class server.SourceClass, w cluster.Who) {
 	n := c.seen[class].Add(1)
 	now := c.cfg.now().UnixNano()
 	if !allow(&c.nextLog[class], now, c.cfg.LogInterval) {
@@ -315,7 +336,8 @@ func (c *Classifier) Start(ctx context.Context) {
 }
 
 // WaitForSync waits until every informer has its first full view of the
-// cluster, or ctx ends; it reports whether they synced.
+// cluster, or ctx ends, and reports whether they synced; when they have,
+// it builds the Classifier's view from them before returning.
 func (c *Classifier) WaitForSync(ctx context.Context) bool {
 	if !c.started.Load() {
 		return false
@@ -328,8 +350,9 @@ func (c *Classifier) WaitForSync(ctx context.Context) bool {
 	return ok
 }
 
-// Snapshot summarises what the Classifier knows, for logs and tests.
-func (c *Classifier) Snapshot() (nodeAddrs, podCIDRs, lbAddrs int) {
+// Counts says how many node addresses, pod CIDRs and load-balancer
+// addresses the Classifier knows, for logs.
+func (c *Classifier) Counts() (nodeAddrs, podCIDRs, lbAddrs int) {
 	return c.snap.Load().Counts()
 }
 

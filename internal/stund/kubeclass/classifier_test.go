@@ -3,6 +3,7 @@ package kubeclass
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"sync"
@@ -124,6 +125,26 @@ func TestClassify(t *testing.T) {
 		if got := s.c.Classify(netip.MustParseAddr(tc.addr)); got != tc.want {
 			t.Errorf("Classify(%s) = %s, want %s", tc.addr, got, tc.want)
 		}
+		if got := s.c.Observe(netip.MustParseAddr(tc.addr)); got != tc.want {
+			t.Errorf("Observe(%s) = %s, want %s", tc.addr, got, tc.want)
+		}
+	}
+}
+
+// TestClassifyRecordsNothing checks that Classify only answers: counting,
+// warning and Events are Observe's.
+func TestClassifyRecordsNothing(t *testing.T) {
+	cs := fake.NewClientset(sampleCluster()...)
+	s := start(t, cs, []string{"stund"})
+	for range 10 {
+		if got := s.c.Classify(netip.MustParseAddr("10.1.0.2")); got != server.ClassNode {
+			t.Fatalf("Classify = %s, want node", got)
+		}
+		s.clock.advance(time.Hour)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(listEvents(t, cs)); n != 0 || s.log.String() != "" {
+		t.Errorf("Classify recorded %d Events and logged %q", n, s.log)
 	}
 }
 
@@ -147,8 +168,8 @@ func TestClassifyWithoutCluster(t *testing.T) {
 	static := server.StaticClassifier{Internal: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}
 	for _, a := range []string{"203.0.113.1", "10.0.0.1", "198.51.100.7", "fd00::1", "2001:db8::1", "127.0.0.1"} {
 		ip := netip.MustParseAddr(a)
-		if got, want := c.Classify(ip), static.Classify(ip); got != want {
-			t.Errorf("Classify(%s) = %s, StaticClassifier says %s", a, got, want)
+		if got, want := c.Observe(ip), static.Observe(ip); got != want {
+			t.Errorf("Observe(%s) = %s, StaticClassifier says %s", a, got, want)
 		}
 	}
 	if log.String() != "" {
@@ -239,8 +260,8 @@ func TestWarningsAndEvents(t *testing.T) {
 	s := start(t, cs, []string{"stund"})
 	nodeIP := netip.MustParseAddr("10.1.0.2")
 	for range 100 {
-		s.c.Classify(nodeIP)
-		s.c.Classify(netip.MustParseAddr("203.0.113.10"))
+		s.c.Observe(nodeIP)
+		s.c.Observe(netip.MustParseAddr("203.0.113.10"))
 	}
 	eventually(t, "first Event", func() bool { return len(listEvents(t, cs)) == 1 })
 	ev := listEvents(t, cs)[0]
@@ -262,9 +283,9 @@ func TestWarningsAndEvents(t *testing.T) {
 
 	// A minute later: another warning (counting what was seen meanwhile),
 	// no second Event within ten minutes.
-	s.c.Classify(nodeIP)
+	s.c.Observe(nodeIP)
 	s.clock.advance(DefaultLogInterval)
-	s.c.Classify(nodeIP)
+	s.c.Observe(nodeIP)
 	if n := strings.Count(s.log.String(), "source IP rewritten"); n != 2 {
 		t.Errorf("%d warnings after a minute, want 2:\n%s", n, s.log)
 	}
@@ -277,14 +298,14 @@ func TestWarningsAndEvents(t *testing.T) {
 	if strings.Contains(s.log.String(), "runs no ready stund endpoint") {
 		t.Errorf("worker-1 runs the endpoint, yet the warning says it does not:\n%s", s.log)
 	}
-	s.c.Classify(netip.MustParseAddr("fd00:1::3"))
+	s.c.Observe(netip.MustParseAddr("fd00:1::3"))
 	s.clock.advance(DefaultLogInterval)
-	s.c.Classify(netip.MustParseAddr("fd00:1::3"))
+	s.c.Observe(netip.MustParseAddr("fd00:1::3"))
 	if !strings.Contains(s.log.String(), `node "worker-2" runs no ready stund endpoint`) {
 		t.Errorf("warning does not say worker-2 forwarded the traffic:\n%s", s.log)
 	}
 	// A pod source warns on its own limit, naming the pod CIDR's node.
-	s.c.Classify(netip.MustParseAddr("10.244.2.5"))
+	s.c.Observe(netip.MustParseAddr("10.244.2.5"))
 	if !strings.Contains(s.log.String(), `pod CIDR of node "worker-2"`) {
 		t.Errorf("pod warning does not name the node:\n%s", s.log)
 	}
@@ -293,7 +314,7 @@ func TestWarningsAndEvents(t *testing.T) {
 		t.Errorf("%d Events within ten minutes, want 1", n)
 	}
 	s.clock.advance(DefaultEventInterval)
-	s.c.Classify(nodeIP)
+	s.c.Observe(nodeIP)
 	eventually(t, "second Event after ten minutes", func() bool { return len(listEvents(t, cs)) == 2 })
 }
 
@@ -302,7 +323,7 @@ func TestNoEventForClients(t *testing.T) {
 	cs := fake.NewClientset(sampleCluster()...)
 	s := start(t, cs, []string{"stund"})
 	for range 10 {
-		s.c.Classify(netip.MustParseAddr("203.0.113.10"))
+		s.c.Observe(netip.MustParseAddr("203.0.113.10"))
 		s.clock.advance(time.Hour)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -321,20 +342,35 @@ func TestMissingServices(t *testing.T) {
 	}
 }
 
+// TestNewValidates checks that New says which field it refuses, so that
+// stund can name the flag, and that it names no flag itself.
 func TestNewValidates(t *testing.T) {
 	cs := fake.NewClientset()
-	for _, cfg := range []Config{
-		{Client: cs, Services: []string{"stund"}},                          // no namespace
-		{Client: cs, Namespace: clustertest.NS, Services: []string{"a/b"}}, // bad name
-		{Client: cs, Namespace: clustertest.NS, Services: []string{""}},
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		field string
+		want  error
+	}{
+		{"no namespace", Config{Client: cs, Services: []string{"stund"}}, "Namespace", ErrNoNamespace},
+		{"bad name", Config{Client: cs, Namespace: clustertest.NS, Services: []string{"a/b"}}, "Services", ErrBadService},
+		{"empty name", Config{Client: cs, Namespace: clustertest.NS, Services: []string{""}}, "Services", ErrBadService},
+		{"mapped internal prefix", Config{Internal: []netip.Prefix{netip.MustParsePrefix("::ffff:10.0.0.0/104")}}, "Internal", server.ErrMappedPrefix},
 	} {
-		if _, err := New(cfg); err == nil {
-			t.Errorf("New(%+v) succeeded", cfg)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(tc.cfg)
+			var ce *server.ConfigError
+			if !errors.Is(err, tc.want) || !errors.As(err, &ce) || ce.Field != tc.field {
+				t.Fatalf("New: %#v, want a ConfigError for %s wrapping %v", err, tc.field, tc.want)
+			}
+			if strings.Contains(err.Error(), "--") {
+				t.Errorf("error %q names a command-line flag", err)
+			}
+		})
 	}
 }
 
-func BenchmarkClassify(b *testing.B) {
+func BenchmarkObserve(b *testing.B) {
 	var objs []runtime.Object
 	for i := range 2000 {
 		ip := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
@@ -357,7 +393,7 @@ func BenchmarkClassify(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				c.Classify(ip)
+				c.Observe(ip)
 			}
 		})
 	}

@@ -64,7 +64,7 @@ func TestRealClientPath(t *testing.T) {
 	if !c.WaitForSync(sctx) {
 		t.Fatalf("informers did not sync; requests:\n%s", strings.Join(api.Requests(), "\n"))
 	}
-	if got := c.Classify(netip.MustParseAddr("10.1.0.2")); got != server.ClassNode {
+	if got := c.Observe(netip.MustParseAddr("10.1.0.2")); got != server.ClassNode {
 		t.Errorf("node address classified %s", got)
 	}
 	if got := c.Classify(netip.MustParseAddr("198.51.100.7")); got != server.ClassLB {
@@ -140,7 +140,7 @@ func TestSlowAPIDoesNotDelay(t *testing.T) {
 	go func() {
 		var last server.SourceClass
 		for range 1000 {
-			last = c.Classify(netip.MustParseAddr("10.1.0.2"))
+			last = c.Observe(netip.MustParseAddr("10.1.0.2"))
 		}
 		done <- last
 	}()
@@ -150,7 +150,7 @@ func TestSlowAPIDoesNotDelay(t *testing.T) {
 			t.Errorf("classified %s while the API hangs", got)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Classify blocked while the API server hangs")
+		t.Fatal("Observe blocked while the API server hangs")
 	}
 	if n := len(api.Events()); n != 0 {
 		t.Fatalf("Event written while the API is held: %d", n)

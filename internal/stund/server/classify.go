@@ -36,9 +36,14 @@ var classNames = [classCount]string{"client", "private", "node", "pod", "lb"}
 // String returns the label value of c.
 func (c SourceClass) String() string { return classNames[c] }
 
-// Classifier decides the class of a source address.
+// Classifier decides the class of each request's source. The server
+// calls Observe once for every well-formed Binding request, on the packet
+// path, so it must not block. An implementation may also record what it
+// observes: kubeclass's counts rewritten sources, warns and queues
+// Kubernetes Events.
 type Classifier interface {
-	Classify(addr netip.Addr) SourceClass
+	// Observe returns the class of addr, the source of one request.
+	Observe(addr netip.Addr) SourceClass
 }
 
 // StaticClassifier classifies by address ranges alone: internal prefixes
@@ -48,7 +53,10 @@ type StaticClassifier struct {
 	Internal []netip.Prefix
 }
 
-// Classify implements Classifier.
+// Observe implements Classifier; it only classifies.
+func (c StaticClassifier) Observe(addr netip.Addr) SourceClass { return c.Classify(addr) }
+
+// Classify returns the class of addr.
 func (c StaticClassifier) Classify(addr netip.Addr) SourceClass {
 	addr = addr.Unmap()
 	for _, p := range c.Internal {

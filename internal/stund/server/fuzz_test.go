@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v3"
+
+	"github.com/stund/stund/internal/wire"
 )
 
 // FuzzHandle feeds arbitrary datagrams to the request path. Whatever comes
@@ -47,7 +49,7 @@ func FuzzHandle(f *testing.F) {
 			if !bytes.Equal(resp[4:20], b[4:20]) {
 				t.Fatal("transaction ID not echoed")
 			}
-			if binary.BigEndian.Uint32(b[4:8]) != magicCookie {
+			if binary.BigEndian.Uint32(b[4:8]) != wire.MagicCookie {
 				continue // a classic RFC 3489 answer
 			}
 			m := &stun.Message{Raw: bytes.Clone(resp)}
@@ -97,7 +99,7 @@ func FuzzTCPStream(f *testing.F) {
 			if n > len(out) {
 				t.Fatalf("response of %d bytes cut at %d", n, len(out))
 			}
-			if binary.BigEndian.Uint32(out[4:8]) == magicCookie {
+			if binary.BigEndian.Uint32(out[4:8]) == wire.MagicCookie {
 				m := &stun.Message{Raw: bytes.Clone(out[:n])}
 				if err := m.Decode(); err != nil {
 					t.Fatalf("response does not decode: %v", err)

@@ -438,9 +438,10 @@ func TestStaticClassifier(t *testing.T) {
 	}
 }
 
-// amplificationCases are the rows of the README's amplification table:
-// the answers stund gives with its defaults (SOFTWARE "stund",
-// FINGERPRINT), and with --rfc3489 or --response-origin where named.
+// amplificationCases are the rows of the amplification table in
+// docs/security.md: the answers stund gives with its defaults (SOFTWARE
+// "stund", FINGERPRINT), and with --rfc3489 or --response-origin where
+// named.
 func amplificationCases(t *testing.T) []struct {
 	name string
 	cfg  Config
@@ -481,11 +482,11 @@ func amplificationCases(t *testing.T) []struct {
 }
 
 // TestAmplification measures bytes out over bytes in and checks them
-// against the README's amplification table, row by row: the table is this
-// test's output. A 24-byte request with an unknown attribute must get at
-// most 2.7 times its size back.
+// against the amplification table in docs/security.md, row by row: the
+// table is this test's output. A 24-byte request with an unknown
+// attribute must get at most 2.7 times its size back.
 func TestAmplification(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "security.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,7 +507,7 @@ func TestAmplification(t *testing.T) {
 	}
 	cases := amplificationCases(t)
 	if len(documented) != len(cases) {
-		t.Errorf("README's amplification table has %d rows, the test %d", len(documented), len(cases))
+		t.Errorf("docs/security.md's amplification table has %d rows, the test %d", len(documented), len(cases))
 	}
 	for _, tc := range cases {
 		s, err := New(tc.cfg)
@@ -521,7 +522,7 @@ func TestAmplification(t *testing.T) {
 		row := fmt.Sprintf("| %s | %d | %d | %.2f |", tc.name, len(tc.req), len(resp), ratio)
 		t.Log(row)
 		if documented[tc.name] != row {
-			t.Errorf("README row\n\t%s\nwant\n\t%s", documented[tc.name], row)
+			t.Errorf("docs/security.md row\n\t%s\nwant\n\t%s", documented[tc.name], row)
 		}
 		if res.outcome == outcomeError420 && ratio > 2.7 {
 			t.Errorf("%s: a 420 of %d bytes for %d, %.2fx: over 2.7x", tc.name, len(resp), len(tc.req), ratio)
@@ -529,8 +530,9 @@ func TestAmplification(t *testing.T) {
 	}
 }
 
-// TestError420Largest checks the README's bound: a 420 answer is at most
-// 124 bytes however many unknown attributes come, SOFTWARE or not.
+// TestError420Largest checks the bound docs/security.md states: a 420
+// answer is at most 124 bytes however many unknown attributes come,
+// SOFTWARE or not.
 func TestError420Largest(t *testing.T) {
 	var setters []stun.Setter
 	for i := range 200 {
@@ -538,7 +540,7 @@ func TestError420Largest(t *testing.T) {
 	}
 	resp, _ := handler{software: []byte("stund")}.handleOnce(build(t, stun.BindingRequest, setters...))
 	if len(resp) != 124 {
-		t.Errorf("largest 420 is %d bytes, the README says 124", len(resp))
+		t.Errorf("largest 420 is %d bytes, docs/security.md says 124", len(resp))
 	}
 }
 

@@ -50,23 +50,23 @@ func (s *Server) serve(tr transport, sc *scratch, t *tally, dst, msg []byte, n i
 // record tallies one message of n bytes from client that res says what
 // became of, and writes its debug line.
 func (s *Server) record(tr transport, t *tally, client netip.AddrPort, res result, n int) {
-	class := s.classifyRequest(client.Addr(), res)
+	class := s.observeRequest(client.Addr(), res)
 	t.add(familyOf(client.Addr()), class, res, n)
 	if s.debug {
 		s.logRequest(transportNames[tr], client.String(), class, res)
 	}
 }
 
-// classifyRequest returns the class of the source of a message whose
-// handling gave res. Only a well-formed Binding request is classified:
-// junk, a bare connection or anything else that is not a request says
-// nothing about the path, and a Kubernetes-aware Classifier warns and
-// records Events for what it classifies. Other messages get ClassClient,
-// which they are never counted under.
-func (s *Server) classifyRequest(src netip.Addr, res result) SourceClass {
+// observeRequest hands the source of a message whose handling gave res
+// to the Classifier and returns its class. Only a well-formed Binding
+// request is observed: junk, a bare connection or anything else that is
+// not a request says nothing about the path, and a Kubernetes-aware
+// Classifier warns and records Events for what it observes. Other
+// messages get ClassClient, which they are never counted under.
+func (s *Server) observeRequest(src netip.Addr, res result) SourceClass {
 	if !res.binding {
 		return ClassClient
 	}
 
-	return s.classify.Classify(src.Unmap())
+	return s.classifier.Observe(src.Unmap())
 }

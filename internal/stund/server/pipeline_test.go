@@ -19,7 +19,7 @@ type recordingClassifier struct {
 	asked []netip.Addr
 }
 
-func (c *recordingClassifier) Classify(a netip.Addr) SourceClass {
+func (c *recordingClassifier) Observe(a netip.Addr) SourceClass {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.asked = append(c.asked, a)

@@ -5,9 +5,7 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +18,8 @@ import (
 	"time"
 
 	"github.com/pion/logging"
+
+	"github.com/stund/stund/internal/wire"
 )
 
 // Defaults used by New for zero Config fields.
@@ -102,14 +102,14 @@ type Config struct {
 // Server serves STUN Binding requests. Create it with New, bind with
 // Start, stop with Close.
 type Server struct {
-	cfg      Config
-	h        handler
-	log      logging.LeveledLogger
-	debug    bool
-	metrics  *Metrics
-	classify Classifier
-	proxy    proxyPolicy
-	limit    *limiter
+	cfg        Config
+	h          handler
+	log        logging.LeveledLogger
+	debug      bool
+	metrics    *Metrics
+	classifier Classifier
+	proxy      proxyPolicy
+	limit      *limiter
 	// closeGrace is defaultCloseGrace; tests stretch it to see that
 	// connections end on their own.
 	closeGrace time.Duration
@@ -131,7 +131,8 @@ type Server struct {
 }
 
 // New validates cfg, fills its defaults and returns a Server that is not
-// yet listening.
+// yet listening. A Config it refuses is a *ConfigError naming the field
+// and wrapping one of the sentinels in errors.go.
 func New(cfg Config) (*Server, error) {
 	if len(cfg.Listen) == 0 {
 		cfg.Listen = []string{DefaultListen}
@@ -142,49 +143,44 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	if len(cfg.Software) > MaxSoftwareLength {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrSoftwareTooLong, len(cfg.Software), MaxSoftwareLength)
+		return nil, configError("Software", cfg.Software, ErrSoftwareTooLong,
+			"%v: %d bytes, at most %d", ErrSoftwareTooLong, len(cfg.Software), MaxSoftwareLength)
 	}
 	if cfg.MaxMessageSize == 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
 	}
 	if cfg.MaxMessageSize < headerSize || cfg.MaxMessageSize > 65535+headerSize {
-		return nil, fmt.Errorf("%w: %d", ErrBadMaxMessageSize, cfg.MaxMessageSize)
+		return nil, configError("MaxMessageSize", cfg.MaxMessageSize, ErrBadMaxMessageSize, "%v: %d", ErrBadMaxMessageSize, cfg.MaxMessageSize)
 	}
 	if cfg.TCPIdleTimeout == 0 {
 		cfg.TCPIdleTimeout = DefaultTCPIdleTimeout
 	}
 	if cfg.TCPIdleTimeout < 0 {
-		return nil, fmt.Errorf("%w: %s", ErrBadTimeout, cfg.TCPIdleTimeout)
+		return nil, configError("TCPIdleTimeout", cfg.TCPIdleTimeout, ErrBadTimeout, "%v: %s", ErrBadTimeout, cfg.TCPIdleTimeout)
 	}
 	if cfg.UDPSockets == 0 {
 		cfg.UDPSockets = runtime.GOMAXPROCS(0)
 	}
 	if cfg.UDPSockets < 0 || cfg.UDPSockets > maxUDPSockets {
-		return nil, fmt.Errorf("%w: %d, want 1 to %d", ErrBadUDPSockets, cfg.UDPSockets, maxUDPSockets)
+		return nil, configError("UDPSockets", cfg.UDPSockets, ErrBadUDPSockets, "%v: %d, want 1 to %d", ErrBadUDPSockets, cfg.UDPSockets, maxUDPSockets)
 	}
-	if cfg.ProxyProtocol && len(cfg.ProxyTrusted) == 0 {
-		return nil, ErrProxyNoTrusted
+	if err := checkProxy(cfg); err != nil {
+		return nil, err
 	}
-	for _, p := range cfg.ProxyTrusted {
-		if p.Addr().Is4In6() {
-			return nil, fmt.Errorf("%w: %s", ErrMappedPrefix, p)
+	for _, list := range []struct {
+		field    string
+		prefixes []netip.Prefix
+	}{{"ProxyTrusted", cfg.ProxyTrusted}, {"RateLimit.Exempt", cfg.RateLimit.Exempt}, {"Classifier.Internal", staticInternal(cfg.Classifier)}} {
+		if err := CheckPrefixes(list.field, list.prefixes); err != nil {
+			return nil, err
 		}
 	}
 	origin4, origin6, err := splitOrigins(cfg.ResponseOrigin)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.MaxTCPConns < 0 || cfg.MaxTCPConnsPerSource < 0 {
-		return nil, fmt.Errorf("%w: TCP connection caps must not be negative", ErrBadRateLimit)
-	}
-	if rl := cfg.RateLimit; rl.PerSource < 0 || rl.Burst < 0 || rl.Global < 0 {
-		return nil, fmt.Errorf("%w: rates and burst must not be negative", ErrBadRateLimit)
-	}
-	if cfg.RateLimit.IPv6Prefix == 0 {
-		cfg.RateLimit.IPv6Prefix = DefaultIPv6Prefix
-	}
-	if p := cfg.RateLimit.IPv6Prefix; p < MinIPv6Prefix || p > MaxIPv6Prefix {
-		return nil, fmt.Errorf("%w: IPv6 prefix length %d, want %d to %d", ErrBadRateLimit, p, MinIPv6Prefix, MaxIPv6Prefix)
+	if err := checkLimits(&cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Classifier == nil {
 		cfg.Classifier = StaticClassifier{}
@@ -211,7 +207,7 @@ func New(cfg Config) (*Server, error) {
 		log:        log,
 		debug:      debugEnabled(log),
 		metrics:    cfg.Metrics,
-		classify:   cfg.Classifier,
+		classifier: cfg.Classifier,
 		proxy:      proxyPolicy{enabled: cfg.ProxyProtocol, trusted: cfg.ProxyTrusted, optional: cfg.ProxyOptional},
 		limit:      newLimiter(cfg.RateLimit),
 		closeGrace: defaultCloseGrace,
@@ -225,14 +221,79 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// ErrMappedPrefix is an IPv4-mapped IPv6 prefix (::ffff:a.b.c.d/n) among
-// the trusted proxies, returned by New: sources are compared as IPv4, so
-// it would never match. Write it as IPv4.
-var ErrMappedPrefix = errors.New("IPv4-mapped IPv6 prefix never matches; write it as IPv4")
+// checkProxy refuses PROXY protocol without a trusted source, and
+// trusted sources or optional headers without PROXY protocol.
+func checkProxy(cfg Config) error {
+	switch {
+	case cfg.ProxyProtocol && len(cfg.ProxyTrusted) == 0:
+		return configError("ProxyTrusted", cfg.ProxyTrusted, ErrProxyNoTrusted, "%v", ErrProxyNoTrusted)
+	case !cfg.ProxyProtocol && len(cfg.ProxyTrusted) > 0:
+		return configError("ProxyTrusted", cfg.ProxyTrusted[0], ErrProxyUnused, "%v", ErrProxyUnused)
+	case !cfg.ProxyProtocol && cfg.ProxyOptional:
+		return configError("ProxyOptional", true, ErrProxyUnused, "%v", ErrProxyUnused)
+	}
 
-// ErrBadResponseOrigin is a ResponseOrigin list with an invalid address
-// or two of one family, returned by New.
-var ErrBadResponseOrigin = errors.New("bad response origin")
+	return nil
+}
+
+// CheckPrefixes refuses an IPv4-mapped IPv6 prefix in the list field
+// (ErrMappedPrefix): sources are compared as IPv4, so it would never
+// match, and a trust, exemption or internal list that silently matches
+// nothing is worse than an error.
+func CheckPrefixes(field string, prefixes []netip.Prefix) error {
+	for _, p := range prefixes {
+		if p.Addr().Is4In6() {
+			return configError(field, p, ErrMappedPrefix, "%s %s: %v", field, p, ErrMappedPrefix)
+		}
+	}
+
+	return nil
+}
+
+// staticInternal returns the internal prefixes of c when it is a
+// StaticClassifier, which New validates as part of its Config.
+func staticInternal(c Classifier) []netip.Prefix {
+	if s, ok := c.(StaticClassifier); ok {
+		return s.Internal
+	}
+
+	return nil
+}
+
+// checkLimits refuses negative rates and TCP caps, a per-source rate with
+// a burst under one answer, and an IPv6 prefix length out of range; it
+// fills the default IPv6 prefix length.
+func checkLimits(cfg *Config) error {
+	for _, f := range []struct {
+		field string
+		value int
+	}{{"MaxTCPConns", cfg.MaxTCPConns}, {"MaxTCPConnsPerSource", cfg.MaxTCPConnsPerSource}} {
+		if f.value < 0 {
+			return configError(f.field, f.value, ErrBadRateLimit, "%v: %s %d: TCP connection caps must not be negative", ErrBadRateLimit, f.field, f.value)
+		}
+	}
+	rl := &cfg.RateLimit
+	for _, f := range []struct {
+		field string
+		value float64
+	}{{"RateLimit.PerSource", rl.PerSource}, {"RateLimit.Burst", rl.Burst}, {"RateLimit.Global", rl.Global}} {
+		if f.value < 0 {
+			return configError(f.field, f.value, ErrBadRateLimit, "%v: %s %g: rates and burst must not be negative", ErrBadRateLimit, f.field, f.value)
+		}
+	}
+	if rl.PerSource > 0 && rl.Burst < 1 {
+		return configError("RateLimit.Burst", rl.Burst, ErrBadRateLimit,
+			"%v: RateLimit.Burst %g: want at least 1 with a per-source rate, or no source could be answered", ErrBadRateLimit, rl.Burst)
+	}
+	if rl.IPv6Prefix == 0 {
+		rl.IPv6Prefix = DefaultIPv6Prefix
+	}
+	if p := rl.IPv6Prefix; p < MinIPv6Prefix || p > MaxIPv6Prefix {
+		return configError("RateLimit.IPv6Prefix", p, ErrBadRateLimit, "%v: IPv6 prefix length %d, want %d to %d", ErrBadRateLimit, p, MinIPv6Prefix, MaxIPv6Prefix)
+	}
+
+	return nil
+}
 
 // splitOrigins sorts the RESPONSE-ORIGIN addresses by family, refusing
 // two of one. An IPv4-mapped IPv6 address is sent as IPv4, so it counts
@@ -240,14 +301,15 @@ var ErrBadResponseOrigin = errors.New("bad response origin")
 func splitOrigins(origins []netip.AddrPort) (v4, v6 netip.AddrPort, err error) {
 	for _, o := range origins {
 		if !o.IsValid() || o.Addr().Unmap().IsUnspecified() {
-			return v4, v6, fmt.Errorf("%w: %s is not an address clients can reach", ErrBadResponseOrigin, o)
+			return v4, v6, configError("ResponseOrigin", o, ErrBadResponseOrigin, "%v: %s is not an address clients can reach", ErrBadResponseOrigin, o)
 		}
 		slot := &v6
 		if o.Addr().Unmap().Is4() {
 			slot = &v4
 		}
 		if slot.IsValid() {
-			return v4, v6, fmt.Errorf("%w: %s and %s are of one family; give at most one IPv4 and one IPv6 address", ErrBadResponseOrigin, *slot, o)
+			return v4, v6, configError("ResponseOrigin", []netip.AddrPort{*slot, o}, ErrTwoResponseOrigins,
+				"%v: %s and %s are of one family; give at most one IPv4 and one IPv6 address", ErrBadResponseOrigin, *slot, o)
 		}
 		*slot = o
 	}
@@ -269,11 +331,11 @@ func debugEnabled(l logging.LeveledLogger) bool {
 func splitListen(addr string) (string, int, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", 0, fmt.Errorf("listen address %q: %w (want host:port, [v6]:port or :port)", addr, ErrBadAddress)
+		return "", 0, configError("Listen", addr, ErrBadAddress, "listen address %q: %v (want host:port, [v6]:port or :port)", addr, ErrBadAddress)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port < 0 || port > 65535 {
-		return "", 0, fmt.Errorf("listen address %q: %w: port must be a number from 0 to 65535", addr, ErrBadAddress)
+		return "", 0, configError("Listen", addr, ErrBadAddress, "listen address %q: %v: port must be a number from 0 to 65535", addr, ErrBadAddress)
 	}
 
 	return host, port, nil
@@ -522,19 +584,22 @@ func (a Amplification) RatioAsIPv4() float64 {
 // operator adds to it.
 func (s *Server) MaxAmplification() Amplification {
 	v4, v6 := s.families()
-	var reqs [][]byte
-	bare := make([]byte, headerSize)
-	binary.BigEndian.PutUint16(bare[0:2], bindingRequest)
-	binary.BigEndian.PutUint32(bare[4:8], magicCookie)
-	unknown := append(bytes.Clone(bare), 0x7F, 0x01, 0, 0)
-	binary.BigEndian.PutUint16(unknown[2:4], 4)
-	reqs = append(reqs, bare, unknown)
+	// The smallest request of each kind; transaction IDs do not matter.
+	bare := wire.NewBuilder(nil, wire.BindingRequest, wire.TransactionID{})
+	unknown := wire.NewBuilder(nil, wire.BindingRequest, wire.TransactionID{})
+	unknown.Add(0x7F01, nil) // comprehension-required, unknown, empty
+	builders := []*wire.Builder{&bare, &unknown}
 	if s.cfg.RFC3489 {
-		classic := bytes.Clone(bare)
-		binary.BigEndian.PutUint32(classic[4:8], 0)
-		change := append(bytes.Clone(classic), 0, attrChangeReq, 0, 4, 0, 0, 0, 6)
-		binary.BigEndian.PutUint16(change[2:4], 8)
-		reqs = append(reqs, classic, change)
+		var id [wire.ClassicTransactionIDSize]byte
+		classic := wire.NewClassicBuilder(nil, wire.BindingRequest, id)
+		change := wire.NewClassicBuilder(nil, wire.BindingRequest, id)
+		change.AddChangeRequest(wire.ChangeIP | wire.ChangePort)
+		builders = append(builders, &classic, &change)
+	}
+	reqs := make([][]byte, 0, len(builders))
+	for _, b := range builders {
+		req, _ := b.Finish() // fixed attributes that always encode
+		reqs = append(reqs, req)
 	}
 	var worst Amplification
 	sc := newScratch()

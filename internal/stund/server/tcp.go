@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -10,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/stund/stund/internal/wire"
 )
 
 // tcpReadBuffer is the read buffer a connection borrows while bytes are
@@ -436,14 +437,14 @@ func (s *Server) readMessage(r *bufio.Reader) (*message, int, result) {
 
 		return nil, 0, result{}
 	}
-	if hdr[0]&0xC0 != 0 {
+	h, err := wire.ParseHeader(hdr)
+	switch {
+	case errors.Is(err, wire.ErrNotSTUN):
 		return nil, len(hdr), discard(reasonNotSTUN)
-	}
-	length := int(binary.BigEndian.Uint16(hdr[2:4]))
-	if length%4 != 0 {
+	case err != nil:
 		return nil, len(hdr), discard(reasonBadLength)
 	}
-	total := headerSize + length
+	total := h.Size()
 	if total > s.cfg.MaxMessageSize {
 		return nil, len(hdr), discard(reasonTooLarge)
 	}
