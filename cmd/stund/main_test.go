@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,12 +42,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// testEnv is the environment stund runs with in tests: this process's,
+// without the STUND_* variables and POD_NAMESPACE that would change its
+// defaults (each test sets the ones it is about).
+func testEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "STUND_") || strings.HasPrefix(kv, "POD_NAMESPACE=")
+	})
+}
+
 func runStund(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(testEnv(), env...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -161,7 +171,7 @@ var (
 func startStund(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(testEnv(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
