@@ -144,11 +144,14 @@ func TestRunMisbehaving(t *testing.T) {
 }
 
 // TestRunLoss: requests the server ignores are lost, exactly those, and
-// in a closed loop their window slots are reused.
+// in a closed loop their window slots are reused. The timeout is long
+// enough that no answer, however loaded the machine, comes after it (a
+// 100 ms one made answers late under -race on two busy cores), and the
+// run outlasts it, so the dropped requests' slots serve again.
 func TestRunLoss(t *testing.T) {
 	resp := &stuntest.Responder{Drop: 5}
 	addr := resp.Start(t, v4)
-	r, err := Run(context.Background(), addr, WithDuration(500*time.Millisecond), WithTimeout(100*time.Millisecond),
+	r, err := Run(context.Background(), addr, WithDuration(3*time.Second), WithTimeout(2*time.Second),
 		WithConnections(1), WithWindow(8))
 	if err != nil {
 		t.Fatal(err)
