@@ -112,7 +112,7 @@ func TestClassify(t *testing.T) {
 		{"::ffff:10.1.0.2", server.ClassNode},  // IPv4-mapped
 		{"fd00:1::3", server.ClassNode},        // IPv6 InternalIP
 		{"10.244.1.77", server.ClassPod},       // worker-1's pod CIDR
-		{"10.244.2.1", server.ClassPod},        // worker-2's
+		{"10.244.2.5", server.ClassPod},        // worker-2's
 		{"fd00:244:1::99", server.ClassPod},    // IPv6 pod CIDR
 		{"10.244.3.1", server.ClassPrivate},    // no node owns it
 		{"198.51.100.7", server.ClassLB},       // ingress
@@ -121,6 +121,12 @@ func TestClassify(t *testing.T) {
 		{"100.64.1.1", server.ClassPrivate},    // CGNAT
 		{"198.51.100.21", server.ClassClient},  // next to a node's address
 		{"fd00:244:2::1", server.ClassPrivate}, // ULA, nobody's pod CIDR
+
+		// A node's pod-network gateway, the first address of its pod
+		// CIDR, is an address of the node: kube-proxy masquerades to it.
+		{"10.244.2.1", server.ClassNode},
+		{"::ffff:10.244.1.1", server.ClassNode},
+		{"fd00:244:1::1", server.ClassNode},
 	} {
 		if got := s.c.Classify(netip.MustParseAddr(tc.addr)); got != tc.want {
 			t.Errorf("Classify(%s) = %s, want %s", tc.addr, got, tc.want)
