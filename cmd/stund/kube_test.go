@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -193,4 +194,70 @@ func TestKubeUsageErrors(t *testing.T) {
 			t.Errorf("--help does not mention %s", f)
 		}
 	}
+}
+
+// klogHeaderRE matches a line klog writes in its own format (e.g.
+// "E1129 17:53:18.701137 reflector.go:227] ..."), not stund's.
+var klogHeaderRE = regexp.MustCompile(`^[IEWF]\d{4} `)
+
+// A ServiceAccount whose RBAC does not grant nodes: stund keeps serving,
+// says in its own log format, once, that it cannot list them, and no
+// line is in klog's format however often client-go retries.
+func TestKubeRBACForbidden(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			kc, api := standIn(t)
+			api.Forbid("nodes")
+			p := startStund(t, []string{"POD_NAMESPACE=lab", "KUBERNETES_SERVICE_HOST="},
+				"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--kubeconfig", kc, "--service", "stund", "--log-format", format)
+			stunAddr := strings.TrimSuffix(p.waitLog(t, stunAddrRE), `"}`)
+			base := "http://" + strings.TrimSuffix(p.waitLog(t, httpAddrRE), `"}`)
+			waitReadyz(t, base) // after readyWait: the nodes never sync
+			// By now client-go has retried the list a few times.
+			p.waitLog(t, regexp.MustCompile(`(no view of the cluster after 5s)`))
+			for _, network := range []string{"udp", "tcp"} {
+				if !binding(t, network, stunAddr) {
+					t.Errorf("no %s answer while nodes are forbidden", network)
+				}
+			}
+			p.waitLog(t, regexp.MustCompile(`(nodes is forbidden)`))
+			lines := strings.Split(p.log(), "\n")
+			forbidden := 0
+			for _, l := range lines {
+				if klogHeaderRE.MatchString(l) {
+					t.Errorf("a line in klog's format: %s", l)
+				}
+				if !strings.Contains(l, "nodes is forbidden") {
+					continue
+				}
+				forbidden++
+				if !ownFormat(format, "kube", l) {
+					t.Errorf("not in stund's %s format with scope kube: %s", format, l)
+				}
+			}
+			if forbidden > 2 {
+				t.Errorf("%d lines about the forbidden nodes, want one (two at most):\n%s", forbidden, p.log())
+			}
+			if t.Failed() || testing.Verbose() {
+				t.Logf("stderr:\n%s", p.log())
+			}
+		})
+	}
+}
+
+// textLineRE matches a line of stund's text format: time, level, scope.
+var textLineRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\S+ (TRACE|DEBUG|INFO |WARN |ERROR) (\S+): `)
+
+// ownFormat reports whether line is in stund's log format with scope.
+func ownFormat(format, scope, line string) bool {
+	if format == "json" {
+		var v struct{ Time, Level, Scope, Msg string }
+		err := json.Unmarshal([]byte(line), &v)
+
+		return err == nil && v.Time != "" && v.Level != "" && v.Scope == scope && v.Msg != ""
+	}
+	m := textLineRE.FindStringSubmatch(line)
+
+	return m != nil && m[2] == scope
 }

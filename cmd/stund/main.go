@@ -24,6 +24,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/klog/v2"
 
 	"github.com/stund/stund/internal/logs"
 	"github.com/stund/stund/internal/stund/admin"
@@ -292,6 +293,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageErr(fmt.Errorf("--log-format: %w", err))
 	}
+	// client-go logs with klog, to stderr in klog's own format unless
+	// told otherwise: its lines go through stund's logger instead.
+	klog.SetLoggerWithOptions(logFactory.Logr("kube"), klog.ContextualLogger(true))
 	if len(o.listen.values) == 0 {
 		return usageErr(errors.New("--listen: at least one address is needed"))
 	}

@@ -105,6 +105,16 @@ func TestDefaults(t *testing.T) {
 
 	svc := one[corev1.Service](t, ms, "stund")
 	checkStunService(t, svc, corev1.ServiceTypeLoadBalancer, corev1.ServiceExternalTrafficPolicyLocal, "UDP", "TCP")
+	// A single-stack API server refuses a Service that requires two
+	// families: by default the cluster picks (its primary family).
+	for _, s := range all[corev1.Service](ms) {
+		if p := s.Spec.IPFamilyPolicy; p != nil {
+			t.Errorf("Service %s: ipFamilyPolicy %s, want none by default", s.Name, *p)
+		}
+		if f := s.Spec.IPFamilies; len(f) != 0 {
+			t.Errorf("Service %s: ipFamilies %v, want none by default", s.Name, f)
+		}
+	}
 
 	dep := one[appsv1.Deployment](t, ms, "stund")
 	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 2 {
@@ -373,6 +383,7 @@ func TestRBACOff(t *testing.T) {
 	if spec.ServiceAccountName != "stund-managed" {
 		t.Errorf("serviceAccountName = %q, want stund-managed", spec.ServiceAccountName)
 	}
+	checkTestPod(t, ms, map[string]string{"stund": "udp,tcp"})
 
 	// RBAC alone off keeps the ServiceAccount; RBAC alone on binds it.
 	ms = render(t, nil, "rbac.create=false")
@@ -990,6 +1001,18 @@ func checkTestPod(t *testing.T, ms manifests, services map[string]string) *corev
 	}
 	if pod.Spec.RestartPolicy != corev1.RestartPolicyNever {
 		t.Errorf("restartPolicy = %q, want Never", pod.Spec.RestartPolicy)
+	}
+	// Without a serviceAccountName the pod runs as "default", which only
+	// kube-controller-manager creates: it runs as stund's pods do, with
+	// the ServiceAccount the chart creates or is given, and no token.
+	if sa := workloadSpec(t, ms).ServiceAccountName; pod.Spec.ServiceAccountName == "" || pod.Spec.ServiceAccountName != sa {
+		t.Errorf("test pod serviceAccountName = %q, want stund's, %q", pod.Spec.ServiceAccountName, sa)
+	}
+	if sas := all[corev1.ServiceAccount](ms); len(sas) == 1 && sas[0].Name != pod.Spec.ServiceAccountName {
+		t.Errorf("test pod serviceAccountName = %q, the chart's ServiceAccount is %q", pod.Spec.ServiceAccountName, sas[0].Name)
+	}
+	if a := pod.Spec.AutomountServiceAccountToken; a == nil || *a {
+		t.Errorf("test pod automountServiceAccountToken = %v, want false: stuncheck does not read the API", a)
 	}
 	for _, svc := range all[corev1.Service](ms) {
 		if selects(svc.Spec.Selector, pod.Labels) {

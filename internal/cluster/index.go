@@ -21,9 +21,10 @@ const (
 	// Private is a non-public address (see netclass) or one inside an
 	// internal prefix: something rewrote the source.
 	Private
-	// Node is a node's InternalIP or ExternalIP.
+	// Node is a node's InternalIP or ExternalIP, or its pod-network
+	// gateway (Who.Gateway): an address of the node itself.
 	Node
-	// Pod is inside a node's pod CIDR.
+	// Pod is inside a node's pod CIDR, other than its gateway.
 	Pod
 	// LB is a load-balancer ingress IP of an indexed Service.
 	LB
@@ -56,13 +57,23 @@ type Who struct {
 	Kind Kind
 	// Node is the node that owns the address (Node, Pod).
 	Node string
+	// Gateway is set, with Kind Node, when the address is the node's
+	// pod-network gateway rather than its InternalIP or ExternalIP: the
+	// first host address of one of its pod CIDRs, which bridge CNIs give
+	// the node's end of the pod network. kube-proxy's masquerade leaves
+	// it on traffic it delivers to a pod on that same node.
+	Gateway bool
 	// Service is the Service whose ingress it is (LB).
 	Service string
 }
 
 // Lookup says whose address addr is. Node addresses win over load-balancer ingress
 // addresses, which win over pod CIDRs, which win over internal and
-// non-public ranges.
+// non-public ranges. The first host address of a node's pod CIDR (the
+// address after the network address, in IPv4 and IPv6 alike) is that
+// node's pod-network gateway: Kind Node with Gateway set, not Pod, since
+// bridge CNIs put it on the node's bridge and host-local IPAM reserves it
+// for that gateway by default.
 func (s *Index) Lookup(addr netip.Addr) Who {
 	addr = addr.Unmap()
 	if n, ok := s.nodes[addr]; ok {
@@ -77,6 +88,11 @@ func (s *Index) Lookup(addr netip.Addr) Who {
 			continue // the other family's length
 		}
 		if n, ok := s.pods[p]; ok {
+			if addr == p.Addr().Next() {
+				// The pod network's gateway: the node's own address there.
+				return Who{Kind: Node, Node: n, Gateway: true}
+			}
+
 			return Who{Kind: Pod, Node: n}
 		}
 	}

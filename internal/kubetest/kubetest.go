@@ -3,7 +3,8 @@
 // gives it, with get, list, watch (including the watch-list streaming
 // that client-go's informers use: sendInitialEvents and the
 // initial-events-end bookmark) and create, so the real client-go stack
-// (kubeconfig, HTTP, informers) runs against it. It is not a conformant
+// (kubeconfig, HTTP, informers) runs against it. Resources can be
+// forbidden, as RBAC would, with Forbid. It is not a conformant
 // API server: no auth, no admission, JSON only, no field validation.
 package kubetest
 
@@ -89,7 +90,8 @@ type Server struct {
 	history  []event
 	changed  chan struct{} // closed and replaced on every change
 	requests []string
-	hold     chan struct{} // while non-nil, requests wait for it to close
+	hold     chan struct{}   // while non-nil, requests wait for it to close
+	forbid   map[string]bool // resources answered 403 Forbidden
 	done     chan struct{}
 	closed   bool
 	ts       *httptest.Server
@@ -238,6 +240,41 @@ func (s *Server) Hold() (release func()) {
 	}
 }
 
+// Forbid makes every request for the named resources ("nodes",
+// "services", "endpointslices", "events") answer 403 Forbidden, as the
+// real API does for a ServiceAccount whose RBAC does not grant them.
+func (s *Server) Forbid(resources ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.forbid == nil {
+		s.forbid = map[string]bool{}
+	}
+	for _, r := range resources {
+		s.forbid[r] = true
+	}
+}
+
+// forbidden words a 403 the way the real API server does.
+func forbidden(r resource, ns, name, verb string) string {
+	group, _ := strings.CutSuffix(r.apiVersion, "/v1")
+	if group == "v1" {
+		group = ""
+	}
+	what := r.name
+	if group != "" {
+		what += "." + group
+	}
+	if name != "" {
+		what += fmt.Sprintf(" %q", name)
+	}
+	scope := "at the cluster scope"
+	if ns != "" {
+		scope = fmt.Sprintf("in the namespace %q", ns)
+	}
+
+	return fmt.Sprintf("%s is forbidden: User \"kubetest\" cannot %s resource %q in API group %q %s", what, verb, r.name, group, scope)
+}
+
 // WriteKubeconfig writes a kubeconfig for url to path, with one context,
 // "kubetest", whose namespace is namespace.
 func WriteKubeconfig(path, url, namespace string) error {
@@ -290,6 +327,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	q := req.URL.Query()
+	s.mu.Lock()
+	denied := s.forbid[r.name]
+	s.mu.Unlock()
+	if denied {
+		verb := map[string]string{http.MethodGet: "get", http.MethodPost: "create"}[req.Method]
+		switch {
+		case verb == "get" && name == "" && (q.Get("watch") == "true" || q.Get("watch") == "1"):
+			verb = "watch"
+		case verb == "get" && name == "":
+			verb = "list"
+		}
+		writeStatus(w, http.StatusForbidden, "Forbidden", forbidden(r, ns, name, verb))
+
+		return
+	}
 	switch {
 	case req.Method == http.MethodGet && name != "":
 		s.get(w, r, ns, name)

@@ -137,3 +137,43 @@ func TestEvents(t *testing.T) {
 		t.Errorf("Events() = %+v", evs)
 	}
 }
+
+// A forbidden resource answers 403 to every verb, worded as the real API
+// server words it; the others are still served.
+func TestForbid(t *testing.T) {
+	s, cs := client(t)
+	s.Forbid("nodes", "endpointslices")
+	ctx := context.Background()
+	for name, call := range map[string]func() error{
+		"list nodes": func() error { _, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); return err },
+		"get node":   func() error { _, err := cs.CoreV1().Nodes().Get(ctx, "a", metav1.GetOptions{}); return err },
+		"watch nodes": func() error {
+			w, err := cs.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{})
+			if err == nil {
+				w.Stop()
+			}
+
+			return err
+		},
+		"list EndpointSlices": func() error {
+			_, err := cs.DiscoveryV1().EndpointSlices("lab").List(ctx, metav1.ListOptions{})
+
+			return err
+		},
+	} {
+		if err := call(); !apierrors.IsForbidden(err) {
+			t.Errorf("%s: %v, want Forbidden", name, err)
+		}
+	}
+	_, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if want := `nodes is forbidden: User "kubetest" cannot list resource "nodes" in API group "" at the cluster scope`; err == nil || err.Error() != want {
+		t.Errorf("list nodes: %v, want %q", err, want)
+	}
+	_, err = cs.DiscoveryV1().EndpointSlices("lab").List(ctx, metav1.ListOptions{})
+	if want := `endpointslices.discovery.k8s.io is forbidden: User "kubetest" cannot list resource "endpointslices" in API group "discovery.k8s.io" in the namespace "lab"`; err == nil || err.Error() != want {
+		t.Errorf("list EndpointSlices: %v, want %q", err, want)
+	}
+	if _, err := cs.CoreV1().Services("lab").Get(ctx, "stund", metav1.GetOptions{}); err != nil {
+		t.Errorf("Services are not forbidden: %v", err)
+	}
+}

@@ -20,6 +20,7 @@ import (
 const (
 	IDETPCluster            = "etp-cluster"
 	IDSNATNodeIP            = "snat-node-ip"
+	IDSNATNodeGateway       = "snat-node-gateway"
 	IDSNATPodCIDR           = "snat-pod-cidr"
 	IDSNATLBAddress         = "snat-lb-address"
 	IDIPModeProxy           = "ipmode-proxy"
@@ -119,19 +120,23 @@ func (d *diagnosis) trafficPolicy() {
 		return
 	}
 	d.add(IDETPCluster, d.errorIf(d.rewritten), d.patchETPLocal(),
-		"Service %s has externalTrafficPolicy: Cluster: kube-proxy may forward traffic to a stund pod on another node "+
-			"and then masquerades it to the node's own address, so stund answers clients with a node address.", d.ref)
+		"Service %s has externalTrafficPolicy: Cluster: kube-proxy masquerades clients from outside the cluster, to the node's own address "+
+			"when it forwards them to a stund pod on another node and to the node's pod-network gateway when the pod runs on that node, "+
+			"so stund answers clients with a node's address.", d.ref)
 }
 
 // mappedAddresses names the owner of every rewritten address the probes
-// saw: a node, a pod CIDR, or the load balancer.
+// saw: a node (its own address, or its pod-network gateway), a pod CIDR,
+// or the load balancer.
 func (d *diagnosis) mappedAddresses(probes []check.Probe) {
 	snap := cluster.NewIndex(ptrs(d.cl.Nodes), []*corev1.Service{d.svc}, nil, nil)
-	// One finding per owner (a node, its pod CIDR, the load balancer),
-	// naming every address of it the probes saw and over what.
+	// One finding per owner (a node, its pod-network gateway, its pod
+	// CIDR, the load balancer), naming every address of it the probes saw
+	// and over what.
 	type owner struct {
-		kind cluster.Kind
-		name string
+		kind    cluster.Kind
+		name    string
+		gateway bool
 	}
 	var order []owner
 	seen := map[owner][]string{}
@@ -142,7 +147,7 @@ func (d *diagnosis) mappedAddresses(probes []check.Probe) {
 		}
 		ip := p.Mapped.Addr().Unmap()
 		w := snap.Lookup(ip)
-		o := owner{w.Kind, w.Node}
+		o := owner{w.Kind, w.Node, w.Gateway}
 		switch w.Kind {
 		case cluster.Node, cluster.Pod, cluster.LB:
 		default:
@@ -162,6 +167,11 @@ func (d *diagnosis) mappedAddresses(probes []check.Probe) {
 		ips, over := strings.Join(seen[o], " and "), strings.Join(trs[o], " and ")
 		switch o.kind {
 		case cluster.Node:
+			if o.gateway {
+				d.nodeGateway(ips, over, o.name)
+
+				break
+			}
 			fix := "Set externalTrafficPolicy: Local (see etp-cluster): with Cluster, kube-proxy masquerades traffic it forwards to the pod."
 			if cluster.IsLocal(d.svc) {
 				fix = "externalTrafficPolicy is already Local, so the node's CNI or a node-level rule rewrites the source: " +
@@ -183,6 +193,33 @@ func (d *diagnosis) mappedAddresses(probes []check.Probe) {
 				"stund saw %s over %s: the load balancer's own ingress address, so the load balancer is a proxy that opens its own connections.", ips, over)
 		}
 	}
+}
+
+// nodeGateway explains a source at node's pod-network gateway: kube-proxy
+// masquerades clients it delivers to a pod on the node that received them
+// to that address (externalTrafficPolicy Cluster; to the node's own
+// address when it forwards them to another node, snat-node-ip). With Local
+// it does not masquerade clients from outside the cluster.
+func (d *diagnosis) nodeGateway(ips, over, node string) {
+	saw := fmt.Sprintf("stund saw %s over %s: the pod-network gateway of node %q (the first address of its pod CIDR, "+
+		"the node's own address on the pod network)", ips, over, node)
+	if cluster.IsLocal(d.svc) {
+		d.add(IDSNATNodeGateway, check.SeverityError,
+			fmt.Sprintf("externalTrafficPolicy is already Local, so kube-proxy does not masquerade clients from outside the cluster: "+
+				"find the masquerade rule on node %q that matches traffic to pods, the CNI's or one added by hand "+
+				"(iptables -t nat -S POSTROUTING, nft list ruleset), and keep it off traffic to stund. "+
+				"A probe from inside the cluster can be masqueraded whatever the policy (kube-proxy treats traffic from pods "+
+				"to the load balancer's address as Cluster, kubernetes#98069): probe from outside.", node),
+			"%s: node %q masqueraded the client on its way into the pod network.", saw, node)
+
+		return
+	}
+	d.add(IDSNATNodeGateway, check.SeverityError,
+		"Set externalTrafficPolicy: Local (see etp-cluster): with Cluster, kube-proxy masquerades every client from outside the cluster, "+
+			"to the pod-network gateway when the stund pod runs on the node that received the traffic, "+
+			"and to the node's own address when it forwards the traffic to another node.",
+		"%s: kube-proxy on node %q masqueraded the client on its way to the stund pod on that node, "+
+			"as it does with externalTrafficPolicy: Cluster; no proxy pod is involved.", saw, node)
 }
 
 func (d *diagnosis) ingress() {

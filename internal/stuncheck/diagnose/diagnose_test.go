@@ -72,6 +72,7 @@ func TestDiagnose(t *testing.T) {
 		probes   []check.Probe
 		want     []string // id:severity, in order
 		mention  map[string][]string
+		avoid    map[string][]string // what a finding must not say
 	}{
 		{
 			name: "masquerade: Cluster, the server saw a node",
@@ -133,6 +134,45 @@ func TestDiagnose(t *testing.T) {
 			probes:  []check.Probe{probe(check.UDP, "10.244.3.9", check.Rewritten)},
 			want:    []string{"snat-pod-cidr:" + E},
 			mention: map[string][]string{"snat-pod-cidr": {"10.244.3.9", "worker-3"}},
+		},
+		{
+			name: "kube-proxy's masquerade on the endpoint's node: its pod-network gateway",
+			svc:  clustertest.Service("stund", clustertest.Ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
+			probes: []check.Probe{probe(check.UDP, "10.244.2.1", check.Rewritten), probe(check.TCP, "10.244.2.1", check.Rewritten)},
+			want:   []string{"etp-cluster:" + E, "snat-node-gateway:" + E, "mixed-protocol:" + I},
+			mention: map[string][]string{
+				"snat-node-gateway": {"10.244.2.1 over udp and tcp", `node "worker-2"`, "pod-network gateway",
+					"first address of its pod CIDR", "kube-proxy", "externalTrafficPolicy: Cluster", "externalTrafficPolicy: Local", "see etp-cluster"},
+				"etp-cluster": {"pod-network gateway when the pod runs on that node"},
+			},
+			avoid: map[string][]string{"snat-node-gateway": {"sidecar", "ingress controller", "relayed", "already Local"}},
+		},
+		{
+			name: "kube-proxy's masquerade to an IPv6 pod-network gateway",
+			svc:  clustertest.Service("stund", clustertest.UDPOnly, clustertest.Ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady},
+			nodes:   []*corev1.Node{clustertest.Node("dual", "10.1.0.2", "fd00:1::2", "10.244.1.0/24", "fd00:244:1::/64")},
+			probes:  []check.Probe{probe(check.UDP, "fd00:244:1::1", check.Rewritten)},
+			want:    []string{"etp-cluster:" + E, "snat-node-gateway:" + E},
+			mention: map[string][]string{"snat-node-gateway": {"fd00:244:1::1 over udp", `node "dual"`, "kube-proxy"}},
+		},
+		{
+			name: "Cluster, both of kube-proxy's masquerades: one node's address, another's gateway",
+			svc:  clustertest.Service("stund", clustertest.UDPOnly, clustertest.Ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
+			probes: []check.Probe{probe(check.UDP, "10.1.0.3", check.Rewritten), probe(check.UDP, "10.244.1.1", check.Rewritten)},
+			want:   []string{"etp-cluster:" + E, "snat-node-gateway:" + E, "snat-node-ip:" + E},
+			mention: map[string][]string{
+				"snat-node-gateway": {"10.244.1.1", `node "worker-1"`},
+				"snat-node-ip":      {"10.1.0.3", `node "worker-2"`},
+			},
+			avoid: map[string][]string{"snat-node-gateway": {"10.1.0.3"}, "snat-node-ip": {"10.244.1.1"}},
+		},
+		{
+			name: "Local but a node's gateway: not kube-proxy",
+			svc:  clustertest.Service("stund", clustertest.Local, clustertest.UDPOnly, clustertest.Ingress("198.51.100.7")), slices: []*discoveryv1.EndpointSlice{allReady}, nodes: threeNodes,
+			probes:  []check.Probe{probe(check.UDP, "10.244.1.1", check.Rewritten)},
+			want:    []string{"snat-node-gateway:" + E},
+			mention: map[string][]string{"snat-node-gateway": {"10.244.1.1", `node "worker-1"`, "already Local", "CNI", "masquerade rule", "inside the cluster"}},
+			avoid:   map[string][]string{"snat-node-gateway": {"see etp-cluster", "sidecar", "relayed"}},
 		},
 		{
 			name: "proxy load balancer: ipMode Proxy, the server saw the ingress",
@@ -249,6 +289,11 @@ func TestDiagnose(t *testing.T) {
 				for _, m := range tc.mention[f.ID] {
 					if !strings.Contains(f.Message+" "+f.Fix, m) {
 						t.Errorf("%s does not mention %q:\n%s\nfix: %s", f.ID, m, f.Message, f.Fix)
+					}
+				}
+				for _, m := range tc.avoid[f.ID] {
+					if strings.Contains(f.Message+" "+f.Fix, m) {
+						t.Errorf("%s mentions %q:\n%s\nfix: %s", f.ID, m, f.Message, f.Fix)
 					}
 				}
 			}

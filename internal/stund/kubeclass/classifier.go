@@ -183,7 +183,9 @@ func (c *Classifier) Observe(addr netip.Addr) server.SourceClass {
 
 var _ server.Classifier = (*Classifier)(nil)
 
-// sourceClass is the source_class of each kind of address.
+// sourceClass is the source_class of each kind of address. A node's
+// pod-network gateway is Kind Node (Who.Gateway), so it counts as node:
+// kube-proxy's masquerade put it there, as it puts a node's InternalIP.
 var sourceClass = [...]server.SourceClass{
 	cluster.Client:  server.ClassClient,
 	cluster.Private: server.ClassPrivate,
@@ -230,6 +232,11 @@ func (c *Classifier) describe(addr netip.Addr, w cluster.Who, n uint64) string {
 	fmt.Fprintf(&b, "source IP rewritten: %d request(s) from %s, source_class=%s", n, addr, sourceClass[w.Kind])
 	switch w.Kind {
 	case cluster.Node:
+		if w.Gateway {
+			describeGateway(&b, snap, w.Node)
+
+			break
+		}
 		fmt.Fprintf(&b, ", the address of node %q: kube-proxy or the CNI masqueraded the clients", w.Node)
 		if len(snap.Services) > 0 && !slices.Contains(snap.EndpointNodes, w.Node) {
 			fmt.Fprintf(&b, " (node %q runs no ready stund endpoint, so it forwarded them to another node)", w.Node)
@@ -255,6 +262,33 @@ func (c *Classifier) describe(addr netip.Addr, w cluster.Who, n uint64) string {
 	}
 
 	return b.String()
+}
+
+// describeGateway says what masqueraded clients to node's pod-network
+// gateway. kube-proxy does, with externalTrafficPolicy Cluster, for
+// clients it delivers to a pod on the node that received them (it
+// masquerades to the node's own address when it forwards them to another
+// node); with Local it leaves them alone, so something else on the node
+// did, or the clients are inside the cluster, whose traffic to the load
+// balancer's address gets Cluster semantics.
+func describeGateway(b *strings.Builder, snap *cluster.Index, node string) {
+	fmt.Fprintf(b, ", the pod-network gateway of node %q (the first address of its pod CIDR): ", node)
+	var etpCluster, etpLocal bool
+	for _, svc := range snap.Services {
+		if cluster.IsLoadBalancerOrNodePort(svc) {
+			etpLocal = etpLocal || cluster.IsLocal(svc)
+			etpCluster = etpCluster || !cluster.IsLocal(svc)
+		}
+	}
+	switch {
+	case etpCluster:
+		fmt.Fprintf(b, "kube-proxy on node %q masqueraded the clients, not a proxy pod", node)
+	case etpLocal:
+		fmt.Fprintf(b, "with externalTrafficPolicy Local kube-proxy leaves clients from outside the cluster alone, "+
+			"so a masquerade rule on node %q (the CNI's, or one added by hand) rewrote them, or the clients are pods reaching the load balancer's address", node)
+	default:
+		fmt.Fprintf(b, "kube-proxy (with externalTrafficPolicy Cluster) or the CNI on node %q masqueraded the clients", node)
+	}
 }
 
 // Start starts the informers and the Event writer; they stop when ctx

@@ -112,7 +112,7 @@ func TestClassify(t *testing.T) {
 		{"::ffff:10.1.0.2", server.ClassNode},  // IPv4-mapped
 		{"fd00:1::3", server.ClassNode},        // IPv6 InternalIP
 		{"10.244.1.77", server.ClassPod},       // worker-1's pod CIDR
-		{"10.244.2.1", server.ClassPod},        // worker-2's
+		{"10.244.2.5", server.ClassPod},        // worker-2's
 		{"fd00:244:1::99", server.ClassPod},    // IPv6 pod CIDR
 		{"10.244.3.1", server.ClassPrivate},    // no node owns it
 		{"198.51.100.7", server.ClassLB},       // ingress
@@ -121,6 +121,12 @@ func TestClassify(t *testing.T) {
 		{"100.64.1.1", server.ClassPrivate},    // CGNAT
 		{"198.51.100.21", server.ClassClient},  // next to a node's address
 		{"fd00:244:2::1", server.ClassPrivate}, // ULA, nobody's pod CIDR
+
+		// A node's pod-network gateway, the first address of its pod
+		// CIDR, is an address of the node: kube-proxy masquerades to it.
+		{"10.244.2.1", server.ClassNode},
+		{"::ffff:10.244.1.1", server.ClassNode},
+		{"fd00:244:1::1", server.ClassNode},
 	} {
 		if got := s.c.Classify(netip.MustParseAddr(tc.addr)); got != tc.want {
 			t.Errorf("Classify(%s) = %s, want %s", tc.addr, got, tc.want)
@@ -317,6 +323,79 @@ func TestWarningsAndEvents(t *testing.T) {
 	s.c.Observe(nodeIP)
 	eventually(t, "second Event after ten minutes", func() bool { return len(listEvents(t, cs)) == 2 })
 }
+
+// A node's pod-network gateway is where kube-proxy's masquerade leaves
+// clients it delivers to a pod on that same node (externalTrafficPolicy
+// Cluster): the warning and the Event blame kube-proxy on that node, not a
+// proxy pod, and with Local they name what else masquerades.
+func TestGatewayWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		svc      []clustertestOption
+		services []string
+		source   string
+		want     []string
+		avoid    []string
+		event    bool
+	}{
+		{
+			name: "Cluster", services: []string{"stund"}, source: "10.244.1.1", event: true,
+			want: []string{
+				"from 10.244.1.1", "source_class=node", `the pod-network gateway of node "worker-1"`,
+				`kube-proxy on node "worker-1" masqueraded the clients`,
+				"Service lab/stund has externalTrafficPolicy Cluster: set it to Local",
+			},
+			avoid: []string{"relayed", "inside the pod CIDR", "runs no ready stund endpoint", "source_class=pod"},
+		},
+		{
+			name: "Cluster, IPv6", services: []string{"stund"}, source: "fd00:244:1::1", event: true,
+			want:  []string{"from fd00:244:1::1", "source_class=node", `kube-proxy on node "worker-1" masqueraded the clients`},
+			avoid: []string{"relayed", "inside the pod CIDR"},
+		},
+		{
+			name: "Local", svc: []clustertestOption{clustertest.Local}, services: []string{"stund"}, source: "10.244.1.1", event: true,
+			want: []string{
+				"source_class=node", `the pod-network gateway of node "worker-1"`, "externalTrafficPolicy Local",
+				`a masquerade rule on node "worker-1"`, "the CNI's",
+			},
+			avoid: []string{"kube-proxy on node", "set it to Local", "relayed"},
+		},
+		{
+			name: "no Service known", source: "10.244.2.1",
+			want:  []string{"source_class=node", `the pod-network gateway of node "worker-2"`, "externalTrafficPolicy Cluster", `the CNI on node "worker-2" masqueraded the clients`},
+			avoid: []string{"relayed", "inside the pod CIDR"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := sampleCluster()
+			objs[2] = clustertest.Service("stund", append([]clustertestOption{clustertest.Ingress("198.51.100.7")}, tc.svc...)...)
+			cs := fake.NewClientset(objs...)
+			s := start(t, cs, tc.services)
+			if got := s.c.Observe(netip.MustParseAddr(tc.source)); got != server.ClassNode {
+				t.Errorf("Observe(%s) = %s, want node", tc.source, got)
+			}
+			texts := map[string]string{"warning": s.log.String()}
+			if tc.event {
+				eventually(t, "the Event", func() bool { return len(listEvents(t, cs)) == 1 }, s.log)
+				texts["Event"] = listEvents(t, cs)[0].Message
+			}
+			for what, text := range texts {
+				for _, w := range tc.want {
+					if !strings.Contains(text, w) {
+						t.Errorf("%s does not say %q:\n%s", what, w, text)
+					}
+				}
+				for _, a := range tc.avoid {
+					if strings.Contains(text, a) {
+						t.Errorf("%s says %q:\n%s", what, a, text)
+					}
+				}
+			}
+		})
+	}
+}
+
+type clustertestOption = clustertest.ServiceOption
 
 // Client sources never warn nor record Events.
 func TestNoEventForClients(t *testing.T) {
