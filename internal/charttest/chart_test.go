@@ -445,6 +445,23 @@ func TestOtherValues(t *testing.T) {
 		check func(t *testing.T, ms manifests)
 	}{
 		{
+			// One RESPONSE-ORIGIN per family: a list renders one flag each.
+			name: "response origin per family",
+			sets: []string{"responseOrigin={198.51.100.1:3478,[2001:db8::1]:3478}"},
+			check: func(t *testing.T, ms manifests) {
+				spec := one[appsv1.Deployment](t, ms, "stund").Spec.Template.Spec
+				var got []string
+				for _, a := range stundContainer(t, &spec).Args {
+					if v, ok := strings.CutPrefix(a, "--response-origin="); ok {
+						got = append(got, v)
+					}
+				}
+				if want := []string{"198.51.100.1:3478", "[2001:db8::1]:3478"}; !slices.Equal(got, want) {
+					t.Errorf("--response-origin flags %q, want %q", got, want)
+				}
+			},
+		},
+		{
 			name: "stund flags",
 			sets: []string{"rfc3489=true", "responseOrigin=203.0.113.7:3478", "software=", "logLevel=debug",
 				"extraArgs={--udp-sockets=2}", "shutdown.drainTimeoutSeconds=40", "shutdown.preStopSleepSeconds=0"},

@@ -61,6 +61,7 @@ func TestStundAcceptsRenderedArgs(t *testing.T) {
 		cases[f] = []string{"--values", filepath.Join("testdata", f)}
 	}
 	cases["all stund values"] = []string{"--set", "rfc3489=true,responseOrigin=203.0.113.7:3478,software=,logFormat=text,logLevel=trace"}
+	cases["a response origin per family"] = []string{"--set", "responseOrigin={198.51.100.1:3478,[2001:db8::1]:3478}"}
 	for name, extra := range cases {
 		t.Run(name, func(t *testing.T) {
 			out, err := helm(append(templateArgs(chartDir, nil, nil), extra...)...)
