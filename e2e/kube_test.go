@@ -137,7 +137,7 @@ func TestKubernetes(t *testing.T) {
 		{"masquerade", KubeProxyCluster, corev1.ServiceExternalTrafficPolicyCluster, 1, "rewritten", "node",
 			[]string{"etp-cluster", "snat-node-ip"}, nil},
 		{"passthrough", Passthrough, corev1.ServiceExternalTrafficPolicyLocal, 0, "preserved", "client",
-			nil, []string{"etp-cluster", "snat-node-ip", "snat-pod-cidr", "snat-lb-address", "no-ready-endpoints", "endpoints-not-on-all-nodes"}},
+			nil, []string{"etp-cluster", "snat-node-ip", "snat-node-gateway", "snat-pod-cidr", "snat-lb-address", "no-ready-endpoints", "endpoints-not-on-all-nodes"}},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			top := NewTopology(t, TopologyOptions{Mode: sc.mode})
