@@ -74,6 +74,21 @@ func (r *RateLimit) sourceKey(a netip.Addr) netip.Addr {
 	return p.Addr()
 }
 
+// sourceName names the source the per-source limits count a as, for
+// logs: an IPv4 address, or the IPv6 prefix it is in.
+func (r *RateLimit) sourceName(a netip.Addr) string {
+	key := r.sourceKey(a)
+	if !key.Is6() {
+		return key.String()
+	}
+	bits := r.IPv6Prefix
+	if bits == 0 {
+		bits = DefaultIPv6Prefix
+	}
+
+	return netip.PrefixFrom(key, bits).String()
+}
+
 // exempt reports whether a is spared every per-source limit.
 func (r *RateLimit) exempt(a netip.Addr) bool {
 	a = a.Unmap()

@@ -1,13 +1,17 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/pion/logging"
 	"github.com/pion/stun/v3"
 )
 
@@ -241,4 +245,69 @@ func tcpAnswered(t *testing.T, addr netip.AddrPort) bool {
 	}
 
 	return err == nil && n > 0
+}
+
+// The rate-limit warning names the source as the limits count it: an
+// IPv6 client by its prefix, never one address of a /64 that rotates.
+func TestSourceName(t *testing.T) {
+	tests := []struct {
+		name   string
+		prefix int
+		addr   string
+		want   string
+	}{
+		{"ipv4", 0, "203.0.113.10", "203.0.113.10"},
+		{"ipv4-mapped", 0, "::ffff:203.0.113.10", "203.0.113.10"},
+		{"ipv6 default /64", 0, "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"ipv6 /48", 48, "2001:db8:1:2:3:4:5:6", "2001:db8:1::/48"},
+		{"ipv6 /128", 128, "2001:db8:1:2:3:4:5:6", "2001:db8:1:2:3:4:5:6/128"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := RateLimit{IPv6Prefix: tc.prefix}
+			if got := r.sourceName(netip.MustParseAddr(tc.addr)); got != tc.want {
+				t.Errorf("sourceName(%s) = %q, want %q", tc.addr, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRateLimitWarningNamesPrefix(t *testing.T) {
+	var log syncLog
+	lf := &logging.DefaultLoggerFactory{Writer: &log, DefaultLogLevel: logging.LogLevelWarn, ScopeLevels: map[string]logging.LogLevel{}}
+	s, err := New(Config{LoggerFactory: lf, RateLimit: RateLimit{PerSource: 1, Burst: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := netip.MustParseAddrPort("[2001:db8:1:2:3:4:5:6]:4000")
+	var res result
+	if s.limited(client, s.limit.now(), &res) {
+		t.Fatal("first answer refused")
+	}
+	if !s.limited(client, s.limit.now(), &res) {
+		t.Fatal("second answer within the same instant not refused")
+	}
+	if !strings.Contains(log.String(), "rate limiting 2001:db8:1:2::/64:") {
+		t.Errorf("warning does not name the /64:\n%s", log.String())
+	}
+}
+
+// syncLog is a log destination tests read while servers write.
+type syncLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	return l.b.String()
 }

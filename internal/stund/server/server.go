@@ -659,7 +659,7 @@ func (s *Server) limited(client netip.AddrPort, now int64, res *result) bool {
 	if s.limit.shouldLog(now) {
 		if r == reasonRateLimited {
 			s.log.Warnf("rate limiting %s: over %g answers/s (burst %g); if it is a NAT pool or a load balancer that SNATs every client, exempt it with --rate-limit-exempt (or fix the SNAT: see stuncheck)",
-				client.Addr(), s.limit.cfg.PerSource, s.limit.cfg.Burst)
+				s.limit.cfg.sourceName(client.Addr()), s.limit.cfg.PerSource, s.limit.cfg.Burst)
 		} else {
 			s.log.Warnf("global rate limit of %g answers/s reached; dropping answers", s.limit.cfg.Global)
 		}
