@@ -61,6 +61,7 @@ func TestCloseWithPipeliningClient(t *testing.T) {
 	req := build(t, stun.BindingRequest)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var writeErr error
 	wg.Go(func() { // the client sends until told to stop or refused
 		for {
 			select {
@@ -68,7 +69,7 @@ func TestCloseWithPipeliningClient(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := c.Write(req); err != nil {
+			if _, writeErr = c.Write(req); writeErr != nil {
 				return
 			}
 		}
@@ -87,16 +88,31 @@ func TestCloseWithPipeliningClient(t *testing.T) {
 	if readErr != nil && !errors.Is(readErr, syscall.ECONNRESET) {
 		t.Errorf("client read: %v", readErr)
 	}
-	// Every answer the client got is whole: Close cut none.
+	// Closing a connection with requests still unread sends a reset, and a
+	// reset throws away what the client had not read yet, cutting the
+	// stream anywhere; whichever of the client's reader and writer comes
+	// first gets the error, the other then sees a plain end. Only a stream
+	// that ended without a reset promises every answer whole.
+	reset := func(err error) bool {
+		return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	}
+	wasReset := reset(readErr) || reset(writeErr)
+	// Every answer the client got is whole and valid; without a reset,
+	// Close cut none and every answer counted arrived.
 	out := received.Bytes()
 	n := 0
-	for len(out) > 0 {
-		if len(out) < headerSize || len(out) < headerSize+int(binary.BigEndian.Uint16(out[2:4])) {
-			t.Fatalf("the stream ends in a partial answer of %d bytes after %d whole ones", len(out), n)
-		}
+	for len(out) >= headerSize && len(out) >= headerSize+int(binary.BigEndian.Uint16(out[2:4])) {
 		decode(t, out[:headerSize+int(binary.BigEndian.Uint16(out[2:4]))])
 		out = out[headerSize+int(binary.BigEndian.Uint16(out[2:4])):]
 		n++
+	}
+	if wasReset {
+		t.Logf("the connection ended in a reset after %d whole answers (read: %v, write: %v)", n, readErr, writeErr)
+
+		return
+	}
+	if len(out) > 0 {
+		t.Fatalf("the stream ends in a partial answer of %d bytes after %d whole ones", len(out), n)
 	}
 	if n < 200 {
 		t.Errorf("%d answers, want at least the 200 counted", n)
