@@ -16,7 +16,7 @@ func TestClassesAgreeWithStund(t *testing.T) {
 	for _, r := range netclass.Ranges() {
 		for _, a := range []netip.Addr{r.Prefix.Addr(), lastAddr(r.Prefix)} {
 			public := classify(a) == classPublic
-			if nonPublic := server.IsNonPublic(a); public == nonPublic {
+			if nonPublic := (server.StaticClassifier{}).Classify(a) == server.ClassPrivate; public == nonPublic {
 				t.Errorf("%s (%s, %s): stuncheck says %s, stund says non-public %v", a, r.Prefix, r.Name, classify(a), nonPublic)
 			}
 		}

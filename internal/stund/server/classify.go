@@ -18,7 +18,7 @@ const (
 	ClassClient SourceClass = iota
 	// ClassPrivate is an address that can never be a client's public
 	// source (private, CGNAT, link-local, loopback, benchmarking, reserved
-	// and the rest of the IANA special-purpose blocks, see IsNonPublic), or
+	// and the rest of the IANA special-purpose blocks, see netclass.IsNonPublic), or
 	// one inside a configured internal CIDR: something rewrote the source.
 	ClassPrivate
 	// ClassNode is the address of a cluster node: kube-proxy or the CNI
@@ -64,16 +64,9 @@ func (c StaticClassifier) Classify(addr netip.Addr) SourceClass {
 			return ClassPrivate
 		}
 	}
-	if IsNonPublic(addr) {
+	if netclass.IsNonPublic(addr) {
 		return ClassPrivate
 	}
 
 	return ClassClient
 }
-
-// IsNonPublic reports whether addr can never be a client's public address:
-// private (RFC 1918, ULA), shared CGNAT space, link-local, loopback,
-// benchmarking, unspecified, multicast, broadcast or reserved, by the IANA
-// special-purpose registries that stund and stuncheck share
-// (internal/netclass). Documentation prefixes count as public there.
-func IsNonPublic(addr netip.Addr) bool { return netclass.IsNonPublic(addr) }
