@@ -143,6 +143,10 @@ type Report struct {
 	// diagnosis, for a Service) found, most severe first. Nil when no
 	// diagnosis ran; empty when one ran and found nothing.
 	Findings []Finding
+	// HealthChecks are the nodes' answers to the load balancer's health
+	// check of a Service (stuncheck's Kubernetes diagnosis, when the
+	// Service has one); nil when none was sent.
+	HealthChecks []HealthCheck
 }
 
 // Source says where a public IP came from.

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // The JSON form is stuncheck's stable interface: field names and reason
@@ -19,6 +20,18 @@ type reportJSON struct {
 	Probes    []probeJSON    `json:"probes"`
 	// Findings is absent when no diagnosis ran, [] when it found nothing.
 	Findings *[]findingJSON `json:"findings,omitempty"`
+	// HealthChecks is absent when no health check was sent.
+	HealthChecks []healthCheckJSON `json:"health_checks,omitempty"`
+}
+
+type healthCheckJSON struct {
+	Target              string  `json:"target"`
+	Node                string  `json:"node"`
+	Address             *string `json:"address"`
+	Status              *int    `json:"status"`
+	LocalEndpoints      *int    `json:"local_endpoints"`
+	ServiceProxyHealthy *bool   `json:"service_proxy_healthy,omitempty"`
+	Error               string  `json:"error,omitempty"`
 }
 
 type findingJSON struct {
@@ -123,6 +136,17 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 			fs = append(fs, findingJSON{ID: f.ID, Severity: f.Severity, Message: f.Message, Fix: f.Fix})
 		}
 		out.Findings = &fs
+	}
+	for _, h := range r.HealthChecks {
+		hj := healthCheckJSON{
+			Target: h.Target, Node: h.Node, Address: addrPortPtr(h.Address),
+			LocalEndpoints: h.LocalEndpoints, ServiceProxyHealthy: h.ServiceProxyHealthy, Error: h.Error,
+		}
+		if h.Answered() {
+			st := h.Status
+			hj.Status = &st
+		}
+		out.HealthChecks = append(out.HealthChecks, hj)
 	}
 
 	return json.Marshal(out)
@@ -244,6 +268,7 @@ func (r *Report) WriteText(w io.Writer, opt TextOptions) error {
 	colour := map[Verdict]string{Preserved: ansiGreen, Rewritten: ansiRed, Inconclusive: ansiYellow}[r.Verdict]
 	fmt.Fprintf(&b, "\nverdict: %s (%s)\n", paint(ansiBold+colour, string(r.Verdict)), summary)
 	writeFindings(&b, r.Findings, paint)
+	writeHealthChecks(&b, r.HealthChecks)
 	_, err := io.WriteString(w, b.String())
 
 	return err
@@ -277,4 +302,38 @@ func writeFindings(b *strings.Builder, findings []Finding, paint func(code, s st
 			fmt.Fprintf(b, "      fix: %s\n", f.Fix)
 		}
 	}
+}
+
+// writeHealthChecks lists the nodes' health-check answers under the
+// findings, one block per Service, one aligned line per node.
+func writeHealthChecks(b *strings.Builder, hcs []HealthCheck) {
+	for i := 0; i < len(hcs); {
+		j := i
+		for j < len(hcs) && hcs[j].Target == hcs[i].Target {
+			j++
+		}
+		group := hcs[i:j]
+		nameW, addrW := 0, 0
+		for _, h := range group {
+			nameW = max(nameW, utf8.RuneCountInString(h.Node))
+			addrW = max(addrW, len(healthAddress(h)))
+		}
+		noun := "nodes"
+		if len(group) == 1 {
+			noun = "node"
+		}
+		fmt.Fprintf(b, "\nhealth checks of %s (%d %s):\n", hcs[i].Target, len(group), noun)
+		for _, h := range group {
+			fmt.Fprintf(b, "  %-*s  %-*s  %s\n", nameW, h.Node, addrW, healthAddress(h), h.Summary())
+		}
+		i = j
+	}
+}
+
+func healthAddress(h HealthCheck) string {
+	if !h.Address.IsValid() {
+		return "-"
+	}
+
+	return h.Address.String()
 }
