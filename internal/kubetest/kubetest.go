@@ -6,6 +6,7 @@
 // (kubeconfig, HTTP, informers) runs against it. Resources can be
 // forbidden, as RBAC would, with Forbid. It is not a conformant
 // API server: no auth, no admission, JSON only, no field validation.
+// HealthCheck stands in for kube-proxy's health check on a node.
 package kubetest
 
 import (

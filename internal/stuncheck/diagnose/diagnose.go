@@ -1,8 +1,9 @@
 // Package diagnose is stuncheck's Kubernetes diagnosis: ReadService
 // reads a Service, its EndpointSlices and the Nodes, Targets turns the
-// Service's load-balancer ingress into probe targets, and Diagnose turns
-// all of it, with the probes' results, into findings with stable ids and
-// fixes.
+// Service's load-balancer ingress into probe targets, CheckHealth asks
+// kube-proxy's health check of the Service on every node, and Diagnose
+// turns all of it, with the probes' results, into findings with stable
+// ids and fixes.
 package diagnose
 
 import (
@@ -40,6 +41,7 @@ const (
 	IDLinodeTCPProxy        = "linode-tcp-proxy"
 	IDLinodeUDPBeta         = "linode-udp-beta"
 	IDAzureFloatingIPOff    = "azure-floating-ip-disabled"
+	IDHealthCheck           = "health-check"
 	excludeFromLBLabel      = "node.kubernetes.io/exclude-from-external-load-balancers"
 	maxNamesInMessage       = 5
 	annAWSTargetType        = "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"
@@ -64,6 +66,7 @@ const proxyFlags = "run stund with --proxy-protocol --proxy-trusted-cidr <the lo
 func Diagnose(cl *Cluster, probes []check.Probe) []check.Finding {
 	d := &diagnosis{cl: cl, svc: cl.Service, ref: cl.Service.Namespace + "/" + cl.Service.Name, out: []check.Finding{}}
 	for _, p := range probes {
+		d.unanswered = d.unanswered || p.Reason == check.ReasonNoResponse
 		if p.Verdict == check.Rewritten {
 			d.rewritten = true
 			d.tcpRewritten = d.tcpRewritten || p.Transport == check.TCP
@@ -77,6 +80,7 @@ func Diagnose(cl *Cluster, probes []check.Probe) []check.Finding {
 	d.mappedAddresses(probes)
 	d.ingress()
 	d.endpoints()
+	d.healthChecks()
 	d.ports()
 	d.providers()
 	check.SortFindings(d.out)
@@ -92,7 +96,11 @@ type diagnosis struct {
 	// tcpRewritten: a TCP probe did; tcpUnanswered: one got no answer;
 	// tcpPreserved: one saw the client's address.
 	tcpRewritten, tcpUnanswered, tcpPreserved bool
-	out                                       []check.Finding
+	// unanswered: a probe got no answer at all.
+	unanswered bool
+	// notOnAll: endpoints-not-on-all-nodes was found.
+	notOnAll bool
+	out      []check.Finding
 }
 
 func (d *diagnosis) add(id string, sev check.Severity, fix, format string, a ...any) {
@@ -302,11 +310,12 @@ func (d *diagnosis) endpoints() {
 	if d.svc.Spec.HealthCheckNodePort != 0 {
 		hc = fmt.Sprintf("healthCheckNodePort %d", d.svc.Spec.HealthCheckNodePort)
 	}
+	d.notOnAll = true
 	d.add(IDEndpointsNotOnAll, check.SeverityWarning,
 		fmt.Sprintf("Make sure the load balancer health-checks %s (cloud controllers do; custom health-check annotations can break it; "+
 			"MetalLB L2 announces from one node only), or run stund on every node (Helm chart: kind=DaemonSet).", hc),
 		"With externalTrafficPolicy: Local only nodes with a ready stund endpoint take traffic; %d of %d nodes have none (%s%s): "+
-			"traffic the load balancer sends there is dropped.", len(missing), eligible, strings.Join(names, ", "), more)
+			"traffic the load balancer sends there is dropped.%s", len(missing), eligible, strings.Join(names, ", "), more, d.droppedAt())
 }
 
 func (d *diagnosis) ports() {

@@ -26,6 +26,10 @@ type Cluster struct {
 	// NodesErr says why the Nodes could not be read (usually RBAC: they
 	// are cluster-scoped); findings that need them are then skipped.
 	NodesErr error
+	// HealthChecks are the nodes' answers to kube-proxy's health check of
+	// the Service (CheckHealth); nil when none was sent. Diagnose reports
+	// them as the health-check finding.
+	HealthChecks []check.HealthCheck
 }
 
 // ParseServiceRef parses svc/NAME or service/NAME (kubectl's spelling).
