@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -89,14 +90,34 @@ func (k *kubeFlags) readServices(ctx context.Context, refs []string) ([]kubeTarg
 	return out, nil
 }
 
+// checkHealth sends kube-proxy's health check of every Service to its
+// nodes in the background, each check bounded by the shorter of
+// diagnose.DefaultHealthTimeout and --timeout; wait returns once every
+// answer is in its Service's Cluster.HealthChecks.
+func checkHealth(ctx context.Context, kts []kubeTarget, timeout time.Duration) (wait func()) {
+	var wg sync.WaitGroup
+	for _, kt := range kts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			kt.cluster.HealthChecks = diagnose.CheckHealth(ctx, kt.cluster, kt.input,
+				diagnose.WithHealthTimeout(min(diagnose.DefaultHealthTimeout, timeout)))
+		}()
+	}
+
+	return wg.Wait
+}
+
 // addFindings adds the findings of every Service to rep, from the probes
-// sent to its load-balancer ingress.
+// sent to its load-balancer ingress, and the health-check answers of its
+// nodes.
 func addFindings(rep *check.Report, kts []kubeTarget) {
 	if len(kts) == 0 {
 		return
 	}
 	rep.Findings = []check.Finding{}
 	for _, kt := range kts {
+		rep.HealthChecks = append(rep.HealthChecks, kt.cluster.HealthChecks...)
 		var probes []check.Probe
 		for _, p := range rep.Probes {
 			if p.Target == kt.input {

@@ -23,8 +23,10 @@ import (
 // lab describes a one-node cluster whose Service fronts a real stund on
 // 127.0.0.1: its ingress is 127.0.0.1 and the node's InternalIP is
 // nodeIP. With nodeIP 127.0.0.1 the server sees "the node" — the
-// masquerade case.
-func lab(t *testing.T, etp corev1.ServiceExternalTrafficPolicy, nodeIP string, ingress bool) (kubeconfig string, api *kubetest.Server) {
+// masquerade case. mods change the Service and the objects before the
+// API server serves them.
+func lab(t *testing.T, etp corev1.ServiceExternalTrafficPolicy, nodeIP string, ingress bool,
+	mods ...func(svc *corev1.Service, objs *[]runtime.Object)) (kubeconfig string, api *kubetest.Server) {
 	t.Helper()
 	srv, err := server.New(server.Config{Listen: []string{"127.0.0.1:0"}})
 	if err != nil {
@@ -61,6 +63,9 @@ func lab(t *testing.T, etp corev1.ServiceExternalTrafficPolicy, nodeIP string, i
 			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.1.2"}, NodeName: ptr.To("worker-1"),
 				Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
 		},
+	}
+	for _, m := range mods {
+		m(svc, &objs)
 	}
 	api = kubetest.New(objs...)
 	url := api.Start()

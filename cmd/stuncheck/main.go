@@ -45,6 +45,9 @@ TARGET svc/NAME (or service/NAME) is a Kubernetes Service: stuncheck reads
 it, its EndpointSlices and the Nodes, probes every load-balancer ingress
 address x port x protocol of it, and adds findings (what rewrites the
 source or drops traffic, and the fix) to the output, most severe first.
+With externalTrafficPolicy Local it also asks kube-proxy's health check
+(healthCheckNodePort) on every node and lists each node's answer; a node
+it cannot reach is no error.
 
 Flags:
   --expect-ip IP         your public IP, one per family (repeatable); when
@@ -200,6 +203,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 	}
 	if len(cfg.Targets) == 0 { // a Service with nothing to probe: its findings say why
 		rep := &check.Report{Verdict: check.Inconclusive}
+		checkHealth(ctx, kts, *timeout)()
 		addFindings(rep, kts)
 		if err := writeReport(stdout, rep, output, color); err != nil {
 			fmt.Fprintf(stderr, "stuncheck: write output: %v\n", err)
@@ -211,10 +215,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 	if err != nil {
 		return usageErr("%s", configErrorMessage(err))
 	}
+	// kube-proxy's health checks go out while the probes run.
+	waitHealth := checkHealth(ctx, kts, *timeout)
 	// Everything runs concurrently; bound the whole run generously.
 	ctx, cancel := context.WithTimeout(ctx, 4**timeout+10*time.Second)
 	defer cancel()
 	rep, err := checker.Run(ctx)
+	waitHealth()
 	if err != nil {
 		if errors.Is(err, check.ErrResolve) { // the name is part of the command line
 			fmt.Fprintf(stderr, "stuncheck: %v\n", err)
