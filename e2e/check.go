@@ -51,9 +51,15 @@ type CheckRun struct {
 // its exit code and output; with -o json it also parses the report.
 func (top *Topology) Stuncheck(t testing.TB, args ...string) CheckRun {
 	t.Helper()
+	return runStuncheck(t, top.Client, args...)
+}
+
+// runStuncheck runs stuncheck with args in host's namespace.
+func runStuncheck(t testing.TB, host *Host, args ...string) CheckRun {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := top.Client.Command(ctx, binPath(t, "stuncheck"), args...)
+	cmd := host.Command(ctx, binPath(t, "stuncheck"), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	run := CheckRun{Args: args}

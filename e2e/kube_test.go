@@ -115,7 +115,11 @@ type kubeReport struct {
 		Message  string `json:"message"`
 		Fix      string `json:"fix"`
 	} `json:"findings"`
-	Probes []Probe `json:"probes"`
+	Probes       []Probe `json:"probes"`
+	HealthChecks []struct {
+		Node   string `json:"node"`
+		Status *int   `json:"status"`
+	} `json:"health_checks"`
 }
 
 // TestKubernetes is issue 6's scenario: stund in the pod watches a

@@ -212,7 +212,16 @@ type Proc struct {
 // printed if the test fails.
 func (h *Host) Start(name string, args ...string) *Proc {
 	h.lab.t.Helper()
+	return h.StartEnv(nil, name, args...)
+}
+
+// StartEnv is Start with env added to the test's environment.
+func (h *Host) StartEnv(env []string, name string, args ...string) *Proc {
+	h.lab.t.Helper()
 	p := &Proc{Name: h.Role + "/" + filepath.Base(name), cmd: h.Command(context.Background(), name, args...), done: make(chan struct{})}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout = &p.out
 	p.cmd.Stderr = &p.out
 	// Its own process group, so that a Ctrl-C at the terminal reaches only
