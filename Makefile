@@ -23,12 +23,13 @@ $(HELM):
 	mkdir -p bin
 	cd /tmp && GOFLAGS= GOBIN=$(CURDIR)/bin $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-# Kubernetes for the e2e lab's real cluster: kube-apiserver, kube-proxy and
-# kubectl at KUBE_VERSION with its version string, and an etcd server, built
-# from the Go module proxy by the separate module tools/kube (its
-# dependencies stay out of go.mod). About 5 minutes cold, seconds after.
+# Kubernetes for the e2e lab's real cluster: kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl
+# at KUBE_VERSION with its version string, and an etcd server, built from
+# the Go module proxy by the separate module tools/kube (its dependencies
+# stay out of go.mod). About 6 minutes cold, seconds after.
 KUBE_VERSION := v1.37.2
-KUBE_TOOLS := $(addprefix $(CURDIR)/bin/,kube-apiserver kube-proxy kubectl etcd)
+KUBE_TOOLS := $(addprefix $(CURDIR)/bin/,kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl etcd)
 KUBE_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 \
 	-X k8s.io/component-base/version.gitTreeState=clean
@@ -36,7 +37,9 @@ kube-tools: $(KUBE_TOOLS)
 $(KUBE_TOOLS): tools/kube/go.mod tools/kube/go.sum tools/kube/etcd/main.go
 	mkdir -p bin
 	cd tools/kube && GOFLAGS= $(GO) build -ldflags '$(KUBE_LDFLAGS)' -o $(CURDIR)/bin/ \
-		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl ./etcd
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+		k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet \
+		k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl ./etcd
 	touch $(KUBE_TOOLS)
 
 lint:
