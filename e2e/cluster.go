@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -68,6 +69,13 @@ type KubeLab struct {
 	Helm   string // the install's output
 	kcfg   map[string]string
 	tokens map[string]string
+
+	// authorization and admission are the API server's
+	// --authorization-mode and extra admission plugins: RBAC alone when
+	// the lab writes what kubelets would, Node,RBAC and NodeRestriction
+	// for a real kubelet.
+	authorization string
+	admission     []string
 }
 
 // kubeTool returns the path of a Kubernetes binary built by `make
@@ -194,6 +202,9 @@ func (k *KubeLab) startControlPlane(t testing.TB, serviceCIDRs string) {
 	k.pki = newPKI(t)
 	serving := k.pki.serving(t, "apiserver", kubeControl, "10.96.0.1", "127.0.0.1")
 	saKey := k.pki.serviceAccountKey(t)
+	// How the API server reaches kubelets (logs, exec): by their
+	// InternalIP, as a cluster admin.
+	kubeletClient := k.pki.client(t, "apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters")
 	dir := t.TempDir()
 	etcd := k.Control.Start(kubeTool(t, "etcd"), "--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-urls", "http://127.0.0.1:2379", "--listen-peer-urls", "http://127.0.0.1:2380")
@@ -203,7 +214,7 @@ func (k *KubeLab) startControlPlane(t testing.TB, serviceCIDRs string) {
 		"--bind-address=0.0.0.0", "--secure-port="+strconv.Itoa(kubeAPIPort), "--advertise-address="+kubeControl,
 		"--tls-cert-file="+serving.CertFile, "--tls-private-key-file="+serving.KeyFile,
 		"--client-ca-file="+k.pki.dir+"/ca.crt",
-		"--authorization-mode=RBAC",
+		"--authorization-mode="+cmp.Or(k.authorization, "RBAC"),
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file="+saKey, "--service-account-signing-key-file="+saKey,
 		"--service-cluster-ip-range="+serviceCIDRs,
@@ -211,6 +222,9 @@ func (k *KubeLab) startControlPlane(t testing.TB, serviceCIDRs string) {
 		"--cert-dir="+filepath.Join(dir, "certs"),
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
+		"--enable-admission-plugins="+strings.Join(k.admission, ","),
+		"--kubelet-preferred-address-types=InternalIP",
+		"--kubelet-client-certificate="+kubeletClient.CertFile, "--kubelet-client-key="+kubeletClient.KeyFile,
 	)
 	k.kcfg["admin"] = k.kubeconfig(t, "admin", k.pki.client(t, "admin", "lab-admin", "system:masters"), "")
 	k.kcfg["kube-proxy"] = k.kubeconfig(t, "kube-proxy", k.pki.client(t, "kube-proxy", "system:kube-proxy"), "")
@@ -445,7 +459,7 @@ func (k *KubeLab) kubeProxyMetric(node *Host, name string) (float64, bool) {
 	return 0, false
 }
 
-// WaitProgrammed waits until kube-proxy on both nodes has synced its rules
+// WaitProgrammed waits until kube-proxy on every node has synced its rules
 // after a change made at changed: it has queued a sync at or after that
 // time (it saw the change) and its last completed sync is no older than
 // the last one queued. The zero time waits for the first sync.
@@ -454,6 +468,9 @@ func (k *KubeLab) WaitProgrammed(t testing.TB, changed time.Time) {
 	since := float64(changed.UnixNano()) / 1e9
 	for _, node := range []*Host{k.NodeA, k.NodeB} {
 		p := k.proxy[node]
+		if p == nil {
+			continue // a lab with one node
+		}
 		deadline := time.Now().Add(60 * time.Second)
 		for {
 			queued, okQ := k.kubeProxyMetric(node, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds")

@@ -392,13 +392,22 @@ func removeNamespace(ns string) error {
 // registry remembers every namespace and process the test binary created, so
 // that an interrupt or a timeout can remove them even though t.Cleanup does
 // not run then.
-var registry = &labRegistry{namespaces: map[string]bool{}, procs: map[*Proc]bool{}}
+var registry = &labRegistry{namespaces: map[string]bool{}, procs: map[*Proc]bool{}, cleanups: map[*func()]bool{}}
 
 type labRegistry struct {
 	mu         sync.Mutex
 	closing    bool // removeAll ran: the binary is about to exit
 	namespaces map[string]bool
 	procs      map[*Proc]bool
+	cleanups   map[*func()]bool // what else a lab made outside its namespaces
+}
+
+// atExit records fn, which removes something a lab made outside its
+// namespaces (a real node's cgroups, mounts and state), for removeAll to
+// run too; the test runs it itself and then calls done.
+func (r *labRegistry) atExit(fn func()) (done func()) {
+	r.guard(func() { r.cleanups[&fn] = true })
+	return func() { r.mu.Lock(); delete(r.cleanups, &fn); r.mu.Unlock() }
 }
 
 // guard runs fn, which creates a namespace or a process and records it,
@@ -440,9 +449,16 @@ func (r *labRegistry) removeAll() []string {
 	for ns := range r.namespaces {
 		namespaces = append(namespaces, ns)
 	}
+	cleanups := make([]func(), 0, len(r.cleanups))
+	for fn := range r.cleanups {
+		cleanups = append(cleanups, *fn)
+	}
 	r.mu.Unlock()
 	for _, p := range procs {
 		_ = p.cmd.Process.Kill()
+	}
+	for _, fn := range cleanups {
+		fn()
 	}
 	for _, ns := range namespaces {
 		_ = removeNamespace(ns)
