@@ -193,6 +193,7 @@ func (n *RealNode) startControllers(t testing.TB) {
 		"--allocate-node-cidrs=true", "--cluster-cidr="+realClusterCIDR, "--node-cidr-mask-size="+realNodeCIDRMask,
 		"--service-cluster-ip-range="+kubeSvcRange,
 		"--leader-elect=false", "--secure-port=0", "--profiling=false",
+		"--flex-volume-plugin-dir="+t.TempDir(), // else it creates /usr/libexec/kubernetes
 		"--concurrent-deployment-syncs=2", "--concurrent-replicaset-syncs=2",
 		"--v=1",
 	)
