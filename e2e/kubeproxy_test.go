@@ -165,6 +165,7 @@ func (k *KubeLab) expectOneEvent(t *testing.T, source string) {
 		t.Fatalf("%d SourceIPRewritten Events, want 1: %+v", len(evs), evs)
 	}
 	e := evs[0]
+	t.Logf("Event %s on %s %s/%s: %s", e.Reason, e.InvolvedObject.Kind, e.InvolvedObject.Namespace, e.InvolvedObject.Name, e.Message)
 	if e.InvolvedObject.Kind != "Service" || e.InvolvedObject.Name != kubeRelease {
 		t.Errorf("the Event is on %s %s, want Service %s", e.InvolvedObject.Kind, e.InvolvedObject.Name, kubeRelease)
 	}
