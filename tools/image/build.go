@@ -45,7 +45,7 @@ func build(spec *Spec, o options) ([]result, error) {
 	vars := map[string]string{"version": o.version, "repository": o.repository, "pauseTag": o.pauseTag}
 	mtime := time.Unix(o.epoch, 0).UTC()
 	src := &sources{bin: o.bin, busybox: o.busybox, caCerts: o.caCerts}
-	built := map[string]*layerContent{}
+	built := map[string]*builtLayer{}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return nil, err
 	}
@@ -83,22 +83,18 @@ func build(spec *Spec, o options) ([]result, error) {
 		machines := map[elf.Machine][]string{}
 		var adds []mutate.Addendum
 		for _, ln := range img.Layers {
-			lc, ok := built[ln]
+			bl, ok := built[ln]
 			if !ok {
-				if lc, err = buildLayer(spec.Layers[ln], src, mtime); err != nil {
+				if bl, err = buildNamedLayer(spec.Layers[ln], src, mtime); err != nil {
 					return nil, fmt.Errorf("layer %s: %w", ln, err)
 				}
-				built[ln] = lc
+				built[ln] = bl
 			}
-			for m, paths := range lc.machines {
+			for m, paths := range bl.machines {
 				machines[m] = append(machines[m], paths...)
 			}
-			l, err := lc.layer()
-			if err != nil {
-				return nil, fmt.Errorf("layer %s: %w", ln, err)
-			}
 			adds = append(adds, mutate.Addendum{
-				Layer: l,
+				Layer: bl.layer,
 				History: v1.History{
 					Created:   v1.Time{Time: mtime},
 					CreatedBy: "tools/image: layer " + ln,
@@ -130,6 +126,26 @@ func build(spec *Spec, o options) ([]result, error) {
 	}
 
 	return results, nil
+}
+
+// builtLayer is a layer of the spec, made once for every image that has it.
+type builtLayer struct {
+	layer    v1.Layer
+	machines map[elf.Machine][]string
+}
+
+// buildNamedLayer makes the layer of these files.
+func buildNamedLayer(files []File, src *sources, mtime time.Time) (*builtLayer, error) {
+	lc, err := buildLayer(files, src, mtime)
+	if err != nil {
+		return nil, err
+	}
+	l, err := lc.layer()
+	if err != nil {
+		return nil, err
+	}
+
+	return &builtLayer{layer: l, machines: lc.machines}, nil
 }
 
 // architecture returns the one architecture of an image's binaries.

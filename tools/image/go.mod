@@ -1,7 +1,7 @@
-// The image builder of `make image` (docs/image.md): writes stund's container
-// images as docker-archive tarballs with go-containerregistry, and the pause
-// program of the pause image. A module of its own: these dependencies stay out
-// of stund's go.mod.
+// The image builder of `make image` (docs/development.md#container-images):
+// writes stund's container images as docker-archive tarballs with
+// go-containerregistry, and the pause program of the pause image. A module of
+// its own: these dependencies stay out of stund's go.mod.
 module github.com/stund/stund/tools/image
 
 go 1.26.0

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -180,10 +181,25 @@ func buildLayer(files []File, src *sources, mtime time.Time) (*layerContent, err
 	return lc, nil
 }
 
-// layer returns the content as an image layer, gzip-compressed.
+// layer returns the content as an image layer. It compresses the tar
+// once, here, with the standard library's gzip (the same bytes for the
+// same input and Go release), and the layer keeps those bytes: the
+// library would compress again for every digest and every tarball.
 func (lc *layerContent) layer() (v1.Layer, error) {
+	var gz bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&gz, gzip.DefaultCompression)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(lc.tar); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(lc.tar)), nil
+		return io.NopCloser(bytes.NewReader(gz.Bytes())), nil
 	})
 }
 

@@ -1,7 +1,7 @@
 // Command image writes stund's container images as docker-archive
 // tarballs without a container engine: stund, stund's debug image and a
 // pause image, as images.json describes them. `make image` builds the
-// binaries and runs it; see docs/image.md.
+// binaries and runs it; see docs/development.md#container-images.
 package main
 
 import (

@@ -2,9 +2,10 @@
 // namespaces for a kubelet and does nothing else. It sleeps until SIGINT
 // or SIGTERM, then exits 0; as PID 1 of a pod that shares its process
 // namespace it reaps the orphans the kernel hands it, so they do not stay
-// zombies. It is the pause image of `make image` (docs/image.md), the
-// same job as Kubernetes' build/pause/linux/pause.c, in Go so the module
-// proxy is all it needs.
+// zombies. It is the pause image of `make image`
+// (docs/development.md#container-images): the job of Kubernetes'
+// build/pause/linux/pause.c, in Go so that the module proxy is all it
+// needs.
 package main
 
 import (
@@ -16,14 +17,15 @@ import (
 )
 
 func main() {
-	if os.Getpid() != 1 {
-		fmt.Fprintln(os.Stderr, "pause: warning: not PID 1; orphans go to this process only as the first of its PID namespace")
-	}
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
 	// Children that exited before the handler was in place sent their
 	// SIGCHLD to nobody.
 	reap()
+	// After Notify: once this line is out, SIGTERM ends pause with 0.
+	if os.Getpid() != 1 {
+		fmt.Fprintln(os.Stderr, "pause: warning: not PID 1; orphans go to this process only as the first of its PID namespace")
+	}
 	for s := range sigs {
 		if s == syscall.SIGCHLD {
 			reap()
