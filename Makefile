@@ -39,11 +39,12 @@ $(KUBE_TOOLS): tools/kube/go.mod tools/kube/go.sum tools/kube/etcd/main.go
 		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl ./etcd
 	touch $(KUBE_TOOLS)
 
-# The container images without a Docker engine (docs/image.md): stund and
-# its debug image (busybox) as docker-archive tarballs tagged
-# IMAGE_REPO:IMAGE_VERSION and IMAGE_REPO:IMAGE_VERSION-debug, and a pause
-# image for a kubelet's sandbox tagged PAUSE_TAG, written into IMAGE_DIR by
-# the separate module tools/image (its dependencies stay out of go.mod).
+# The container images without a Docker engine
+# (docs/development.md#container-images): stund and its debug image
+# (busybox) as docker-archive tarballs tagged IMAGE_REPO:IMAGE_VERSION and
+# IMAGE_REPO:IMAGE_VERSION-debug, and a pause image for a kubelet's sandbox
+# tagged PAUSE_TAG, written into IMAGE_DIR by the separate module
+# tools/image (its dependencies stay out of go.mod).
 # IMAGE_VERSION is the chart's appVersion; every timestamp in the images is
 # SOURCE_DATE_EPOCH (default: the last commit's time), so two builds of one
 # tree give byte-identical tarballs. Needs busybox-static and
