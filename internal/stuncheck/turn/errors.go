@@ -3,11 +3,15 @@ package turn
 import (
 	"errors"
 	"fmt"
+
+	"github.com/stund/stund/internal/stuncheck/client"
 )
 
 var (
-	// ErrNoResponse means no response arrived within the timeout.
-	ErrNoResponse = errors.New("no response")
+	// ErrNoResponse means no response arrived within the timeout. It is
+	// the STUN client's, so that callers tell silence apart the same way
+	// for both.
+	ErrNoResponse = client.ErrNoResponse
 	// ErrMalformed means the server sent something that is not the
 	// expected STUN message.
 	ErrMalformed = errors.New("malformed TURN response")
