@@ -300,7 +300,13 @@ func (r *Report) WriteText(w io.Writer, opt TextOptions) error {
 		}
 		target := p.Address.String()
 		if t, err := ParseTarget(p.Target); err == nil {
-			if _, literal := t.IP(); !literal {
+			_, literal := t.IP()
+			switch {
+			case t.IsTURN() && literal:
+				target = string(t.Scheme) + ":" + target
+			case t.IsTURN():
+				target = string(t.Scheme) + ":" + t.Host + " " + target
+			case !literal:
 				target = t.Host + " " + target
 			}
 		} else if p.Target != "" {
