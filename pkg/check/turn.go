@@ -278,6 +278,9 @@ func relayOutcome(r turn.Relay, class RelayedClass, relayed netip.AddrPort) TURN
 	case turn.RelayWorks:
 		out.Detail = fmt.Sprintf("A datagram from the peer socket %s reached you through %s, and your answer reached the peer: round trip %s.",
 			r.Peer, relayed, r.RTT.Round(time.Microsecond))
+		if strings.HasPrefix(r.PeerSource, "assumed") {
+			out.Detail += " The peer's address was assumed (your mapped IP, the peer's local port): its own Binding request got no answer."
+		}
 	case turn.RelayUnreachable:
 		switch {
 		case r.Failed == turn.LegToPeer:
