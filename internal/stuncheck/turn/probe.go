@@ -139,7 +139,8 @@ type Result struct {
 	Relayed  netip.AddrPort
 	Lifetime time.Duration
 	Software string
-	// RTT is the authenticated Allocate transaction's round trip.
+	// RTT is the round trip of the Allocate transaction that succeeded
+	// (the authenticated one, unless the server asked for no credentials).
 	RTT   time.Duration
 	Relay Relay
 	// Released is true when the Refresh with lifetime 0 succeeded;
@@ -174,10 +175,12 @@ func Probe(ctx context.Context, cfg Config) (*Result, error) {
 
 	allocate := stun.NewType(stun.MethodAllocate, stun.ClassRequest)
 	transport := rawAttr{stun.AttrRequestedTransport, protoUDP}
+	start := time.Now()
 	first, err := s.request(ctx, allocate, transport)
 	if err != nil {
 		return nil, err
 	}
+	res.RTT = time.Since(start)
 	ok := first
 	switch code := errorCode(first); {
 	case first.Type.Class == stun.ClassSuccessResponse:
@@ -190,7 +193,7 @@ func Probe(ctx context.Context, cfg Config) (*Result, error) {
 		if cfg.BeforeAuth != nil {
 			cfg.BeforeAuth()
 		}
-		start := time.Now()
+		start = time.Now()
 		second, err := s.authenticated(ctx, allocate, transport)
 		if err != nil {
 			return nil, err
