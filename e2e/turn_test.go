@@ -76,16 +76,17 @@ table inet %s {
 }
 
 // startTURN runs coturn as a TURN server in the pod on port 3478 (UDP and
-// TCP), relaying from the pod's address on ports relayMin..relayMax, with
+// TCP, IPv4 and IPv6), relaying from the pod's addresses on ports relayMin..relayMax, with
 // long-term credentials or, with rest, the TURN REST shared secret. extra
 // are more turnserver flags (external-ip).
-func (top *Topology) startTURN(t testing.TB, f family, rest bool, extra ...string) *Proc {
+func (top *Topology) startTURN(t testing.TB, rest bool, extra ...string) *Proc {
 	t.Helper()
 	requireTool(t, "turnserver", "coturn")
 	dir := t.TempDir()
 	args := []string{
 		"-n", "--no-tls", "--no-dtls", "--no-cli", "--verbose",
-		"--listening-ip", f.Pod, "--relay-ip", f.Pod, "--listening-port", strconv.Itoa(stunPort),
+		"--listening-ip", ipv4.Pod, "--listening-ip", ipv6.Pod, "--relay-ip", ipv4.Pod, "--relay-ip", ipv6.Pod,
+		"--listening-port", strconv.Itoa(stunPort),
 		"--min-port", strconv.Itoa(relayMin), "--max-port", strconv.Itoa(relayMax),
 		"--realm", turnRealm, "--no-tcp-relay",
 		"--log-file", "stdout", "--simple-log",
@@ -103,12 +104,13 @@ func (top *Topology) startTURN(t testing.TB, f family, rest bool, extra ...strin
 }
 
 // TestTURNBehindLoadBalancer runs coturn in the pod behind the load
-// balancer and checks stuncheck's TURN verdicts over UDP and TCP: a
-// deployment that works end to end, one whose server does not know its
-// public address, one whose load balancer does not forward the relay
-// ports, and one whose load balancer SNATs.
+// balancer and checks stuncheck's TURN verdicts over IPv4 and IPv6, UDP
+// and TCP: a deployment that works end to end, one whose server does not
+// know its public address, one whose load balancer does not forward the
+// relay ports, and one whose load balancer SNATs.
 func TestTURNBehindLoadBalancer(t *testing.T) {
-	f := ipv4
+	public := func(f family) string { return f.Public }
+	vip := func(f family) string { return f.VIP }
 	for _, sc := range []struct {
 		name       string
 		mode       LBMode
@@ -118,84 +120,97 @@ func TestTURNBehindLoadBalancer(t *testing.T) {
 		exit       int
 		verdict    string
 		reason     string
-		mappedIP   string
-		relayedIP  string
+		mappedIP   func(family) string
+		relayedIP  func(family) string
 		class      string
 		relay      string
 		says       string // in the detail or hint
 	}{
-		{"external-ip", Passthrough, false, true, true, 0, "preserved", "same-address", f.Public, f.VIP, "load-balancer", "works", ""},
-		{"external-ip-rest", Passthrough, true, true, true, 0, "preserved", "same-address", f.Public, f.VIP, "load-balancer", "works", ""},
-		{"no-external-ip", Passthrough, false, false, true, 1, "failed", "relayed-private-address", f.Public, f.Pod, "private", "unreachable",
-			"external-ip=<LB IP>/<pod IP>"},
-		{"relay-ports-not-forwarded", Passthrough, false, true, false, 1, "failed", "relay-unreachable", f.Public, f.VIP, "load-balancer", "unreachable",
+		{"external-ip", Passthrough, false, true, true, 0, "preserved", "same-address", public, vip, "load-balancer", "works", ""},
+		{"external-ip-rest", Passthrough, true, true, true, 0, "preserved", "same-address", public, vip, "load-balancer", "works", ""},
+		{"no-external-ip", Passthrough, false, false, true, 1, "failed", "relayed-private-address", public, func(f family) string { return f.Pod },
+			"private", "unreachable", "external-ip=<LB IP>/<pod IP>"},
+		{"relay-ports-not-forwarded", Passthrough, false, true, false, 1, "failed", "relay-unreachable", public, vip, "load-balancer", "unreachable",
 			"does not forward the relay port range"},
-		{"cloud-snat", CloudSNAT, false, true, true, 1, "rewritten", "private-address", f.LBInside, f.VIP, "load-balancer", "", ""},
+		{"cloud-snat", CloudSNAT, false, true, true, 1, "rewritten", "private-address", func(f family) string { return f.LBInside }, vip,
+			"load-balancer", "", ""},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			top := NewTopology(t, TopologyOptions{Mode: sc.mode})
-			if sc.forward {
-				top.forwardRelayPorts(f)
-			}
 			var extra []string
-			if sc.externalIP {
-				extra = append(extra, "--external-ip", f.VIP+"/"+f.Pod)
+			for _, f := range families {
+				if sc.forward {
+					top.forwardRelayPorts(f)
+				}
+				if sc.externalIP {
+					extra = append(extra, "--external-ip", f.VIP+"/"+f.Pod)
+				}
 			}
-			coturn := top.startTURN(t, f, sc.rest, extra...)
+			coturn := top.startTURN(t, sc.rest, extra...)
 			creds := []string{"--turn-user", turnUser, "--turn-password", turnPassword}
 			if sc.rest {
 				creds = []string{"--turn-user", "lab-client", "--turn-secret", turnSecret}
 			}
-			for _, tr := range transports {
-				t.Run(tr, func(t *testing.T) {
-					target := fmt.Sprintf("turn:%s?transport=%s", hostPort(f.VIP, stunPort), tr)
-					run := top.Stuncheck(t, append(append(expectIPs(), creds...), "-o", "json", "--timeout", "3s", target)...)
-					run.expect(t, sc.exit, sc.verdict)
-					run.expectProbe(t, tr, f, sc.verdict, sc.mappedIP, sc.reason)
-					var rep struct {
-						Probes []turnProbe `json:"probes"`
-					}
-					if err := jsonUnmarshal(run.Stdout, &rep); err != nil || len(rep.Probes) != 1 || rep.Probes[0].TURN == nil {
-						t.Fatalf("no TURN probe in the report: %v", err)
-					}
-					p := rep.Probes[0]
-					tu := p.TURN
-					if tu.Auth.Status == nil || *tu.Auth.Status != "ok" || tu.Auth.Realm != turnRealm {
-						t.Errorf("auth %+v, want ok in realm %s", tu.Auth, turnRealm)
-					}
-					if tu.Relayed == nil {
-						t.Fatal("no relayed address")
-					}
-					ra, err := netip.ParseAddrPort(tu.Relayed.Address)
-					if err != nil || ra.Addr().String() != sc.relayedIP || ra.Port() < relayMin || ra.Port() > relayMax || tu.Relayed.Class != sc.class {
-						t.Errorf("relayed %s (%s), want %s:%d-%d (%s)", tu.Relayed.Address, tu.Relayed.Class, sc.relayedIP, relayMin, relayMax, sc.class)
-					}
-					if sc.relay != "" && tu.Relay.Status != sc.relay {
-						t.Errorf("relay %s (%s), want %s", tu.Relay.Status, tu.Relay.Detail, sc.relay)
-					}
-					if sc.relay == "works" && (tu.Relay.RTTms == nil || *tu.Relay.RTTms <= 0 || tu.Relay.Peer == nil || !strings.HasPrefix(*tu.Relay.Peer, f.Public+":")) {
-						t.Errorf("relay works without an RTT or with peer %v, want a peer at %s", deref(tu.Relay.Peer), f.Public)
-					}
-					if sc.says != "" && !strings.Contains(p.Detail+" "+p.Hint+" "+tu.Relay.Detail, sc.says) {
-						t.Errorf("the probe does not say %q: %s / %s", sc.says, p.Detail, p.Hint)
-					}
-					if !tu.Released {
-						t.Error("allocation not released")
-					}
-				})
+			for _, f := range families {
+				for _, tr := range transports {
+					t.Run(tr+f.Short, func(t *testing.T) {
+						target := fmt.Sprintf("turn:%s?transport=%s", hostPort(f.VIP, stunPort), tr)
+						run := top.Stuncheck(t, append(append(expectIPs(), creds...), "-o", "json", "--timeout", "3s", target)...)
+						run.expect(t, sc.exit, sc.verdict)
+						run.expectProbe(t, tr, f, sc.verdict, sc.mappedIP(f), sc.reason)
+						var rep struct {
+							Probes []turnProbe `json:"probes"`
+						}
+						if err := json.Unmarshal([]byte(run.Stdout), &rep); err != nil || len(rep.Probes) != 1 || rep.Probes[0].TURN == nil {
+							t.Fatalf("no TURN probe in the report: %v", err)
+						}
+						p := rep.Probes[0]
+						tu := p.TURN
+						if tu.Auth.Status == nil || *tu.Auth.Status != "ok" || tu.Auth.Realm != turnRealm {
+							t.Errorf("auth %+v, want ok in realm %s", tu.Auth, turnRealm)
+						}
+						if tu.Relayed == nil {
+							t.Fatal("no relayed address")
+						}
+						ra, err := netip.ParseAddrPort(tu.Relayed.Address)
+						if err != nil || ra.Addr().String() != sc.relayedIP(f) || ra.Port() < relayMin || ra.Port() > relayMax || tu.Relayed.Class != sc.class {
+							t.Errorf("relayed %s (%s), want %s port %d-%d (%s)", tu.Relayed.Address, tu.Relayed.Class, sc.relayedIP(f), relayMin, relayMax, sc.class)
+						}
+						if sc.relay != "" && tu.Relay.Status != sc.relay {
+							t.Errorf("relay %s (%s), want %s", tu.Relay.Status, tu.Relay.Detail, sc.relay)
+						}
+						if sc.relay == "works" {
+							peer, err := netip.ParseAddrPort(deref(tu.Relay.Peer))
+							if tu.Relay.RTTms == nil || *tu.Relay.RTTms <= 0 || err != nil || peer.Addr().String() != f.Public {
+								t.Errorf("relay works with RTT %v and peer %s, want an RTT and a peer at %s", tu.Relay.RTTms, deref(tu.Relay.Peer), f.Public)
+							}
+						}
+						if sc.says != "" && !strings.Contains(p.Detail+" "+p.Hint+" "+tu.Relay.Detail, sc.says) {
+							t.Errorf("the probe does not say %q: %s / %s", sc.says, p.Detail, p.Hint)
+						}
+						if !tu.Released {
+							t.Error("allocation not released")
+						}
+					})
+				}
 			}
 			// No allocation left behind: coturn logged a Refresh with
 			// lifetime 0 for each probe.
-			if n := strings.Count(coturn.Output(), "lifetime=0"); n < len(transports) {
-				t.Errorf("coturn logged %d refreshes with lifetime=0, want %d", n, len(transports))
+			if n, want := strings.Count(coturn.Output(), "lifetime=0"), len(families)*len(transports); n < want {
+				t.Errorf("coturn logged %d refreshes with lifetime=0, want %d", n, want)
 			}
 			// The text a user reads.
 			t.Run("text", func(t *testing.T) {
-				run := top.Stuncheck(t, append(append(expectIPs(), creds...), "--timeout", "3s", "turn:"+hostPort(f.VIP, stunPort))...)
+				run := top.Stuncheck(t, append(append(expectIPs(), creds...), "--timeout", "3s",
+					"turn:"+hostPort(ipv4.VIP, stunPort), "turn:"+hostPort(ipv6.VIP, stunPort))...)
 				if run.Exit != sc.exit {
 					t.Errorf("exit code %d, want %d", run.Exit, sc.exit)
 				}
-				for _, w := range []string{"turn auth:", "turn relayed: " + sc.relayedIP, sc.verdict} {
+				want := []string{"turn auth:", sc.verdict}
+				for _, f := range families {
+					want = append(want, "turn relayed: "+strings.TrimSuffix(hostPort(sc.relayedIP(f), 0), ":0"))
+				}
+				for _, w := range want {
 					if !strings.Contains(run.Stdout, w) {
 						t.Errorf("text output does not say %q", w)
 					}
@@ -208,9 +223,4 @@ func TestTURNBehindLoadBalancer(t *testing.T) {
 			})
 		})
 	}
-}
-
-// jsonUnmarshal decodes stuncheck's JSON output.
-func jsonUnmarshal(s string, v any) error {
-	return json.Unmarshal([]byte(s), v)
 }

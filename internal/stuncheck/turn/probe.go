@@ -174,9 +174,15 @@ func Probe(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{Local: addrPort(c.LocalAddr())}
 
 	allocate := stun.NewType(stun.MethodAllocate, stun.ClassRequest)
-	transport := rawAttr{stun.AttrRequestedTransport, protoUDP}
+	// A relay of the server's family: without REQUESTED-ADDRESS-FAMILY a
+	// server allocates IPv4 (RFC 8656 §7.2), which an IPv6-only path
+	// cannot reach.
+	transport := []stun.Setter{rawAttr{stun.AttrRequestedTransport, protoUDP}}
+	if cfg.Server.Addr().Unmap().Is6() {
+		transport = append(transport, rawAttr{stun.AttrRequestedAddressFamily, []byte{0x02, 0, 0, 0}})
+	}
 	start := time.Now()
-	first, err := s.request(ctx, allocate, transport)
+	first, err := s.request(ctx, allocate, transport...)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +200,7 @@ func Probe(ctx context.Context, cfg Config) (*Result, error) {
 			cfg.BeforeAuth()
 		}
 		start = time.Now()
-		second, err := s.authenticated(ctx, allocate, transport)
+		second, err := s.authenticated(ctx, allocate, transport...)
 		if err != nil {
 			return nil, err
 		}

@@ -161,3 +161,15 @@ func TestProbeNoServer(t *testing.T) {
 		t.Fatalf("err = %v, want no response or refused", err)
 	}
 }
+
+// TestProbeCoturnIPv6 checks that an IPv6 server gives an IPv6 relay
+// (REQUESTED-ADDRESS-FAMILY) that carries the round trip.
+func TestProbeCoturnIPv6(t *testing.T) {
+	v6 := netip.MustParseAddr("::1")
+	srv := stuntest.StartTURN(t, v6, stuntest.TURNLongTerm)
+	res := probe(t, turn.Config{Network: "udp", Server: srv.Addr(),
+		Credentials: turn.Credentials{Username: stuntest.TURNUser, Password: stuntest.TURNPassword}})
+	if res.Auth.Status != turn.AuthOK || res.Relayed.Addr() != v6 || res.Relay.Status != turn.RelayWorks || !res.Released {
+		t.Fatalf("result %+v, want ok, relayed on ::1, relay works, released", res)
+	}
+}
