@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -429,5 +430,41 @@ func TestPage(t *testing.T) {
 	}
 	if code, body := get(t, srv.URL+"/healthz", nil); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
+	}
+}
+
+// TestDeadTargetBlocksNoOther checks that a target that never answers
+// holds its own slot until its own timeout only: another target is probed
+// while it waits, and the dead one ends when its deadline passes.
+func TestDeadTargetBlocksNoOther(t *testing.T) {
+	e, srv, _ := newTest(t, "modules:\n  default: {timeout: 2s}\n", nil, nil)
+	deadErr := make(chan error, 1)
+	e.cfg.run = func(ctx context.Context, cfg check.Config) (*check.Report, error) {
+		if cfg.Targets[0].Host == "192.0.2.99" {
+			<-ctx.Done() // dead: no answer before the timeout
+			deadErr <- ctx.Err()
+		}
+
+		return (&fakeEngine{}).run(ctx, cfg)
+	}
+	done := make(chan string)
+	go func() {
+		_, body := get(t, probeURL(srv.URL, "target", "192.0.2.99"), nil)
+		done <- body
+	}()
+	for len(e.slots) == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if code, body := get(t, probeURL(srv.URL, "target", "192.0.2.1"), nil); code != 200 || !strings.Contains(body, "stuncheck_probe_success 1") {
+		t.Errorf("live target while another is dead: %d\n%s", code, body)
+	}
+	if n := len(e.slots); n != 1 {
+		t.Errorf("%d probes in flight after the live one: want the dead one still waiting", n)
+	}
+	if err := <-deadErr; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("the dead probe ended with %v, want its deadline", err)
+	}
+	if body := <-done; !strings.Contains(body, "stuncheck_probe_duration_seconds") {
+		t.Errorf("the dead target's scrape got no metrics:\n%s", body)
 	}
 }
