@@ -388,6 +388,13 @@ func TestNoSecretOnAnyPage(t *testing.T) {
 		_, b := get(t, u, nil)
 		bodies = append(bodies, b)
 	}
+	// The credentials go nowhere but the listed target.
+	if code, _ := get(t, probeURL(srv.URL, "target", "stun:192.0.2.8", "module", "relay"), nil); code != http.StatusForbidden {
+		t.Errorf("a target the TURN module does not list: status %d, want 403", code)
+	}
+	if len(eng.calls) != 1 || eng.calls[0].Targets[0].Input != "stun:192.0.2.7" {
+		t.Errorf("checks ran for %v, want only the listed target", eng.calls)
+	}
 	// A refused reload names the line, not the value.
 	if err := os.WriteFile(path, []byte(strings.Replace(cfg, "password_env: STUNCHECK_TEST_TURN_PASSWORD", "password_file: "+password, 1)), 0o600); err != nil {
 		t.Fatal(err)
