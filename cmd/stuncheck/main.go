@@ -34,6 +34,7 @@ const (
 const usageText = `Usage: stuncheck [flags] TARGET...
        stuncheck [flags] [--kubeconfig FILE] [--context NAME] [-n NAMESPACE] svc/NAME
        stuncheck load [flags] TARGET      (load test; see stuncheck load --help)
+       stuncheck exporter [flags]         (Prometheus prober; see stuncheck exporter --help)
 
 Tells whether the path to a STUN server (a load balancer in front of it,
 usually) preserves your source IP. It sends STUN Binding requests over UDP
@@ -129,6 +130,9 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, color bool) int {
 	if len(args) > 0 && args[0] == "load" {
 		return runLoad(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "exporter" {
+		return runExporter(ctx, args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("stuncheck", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
