@@ -58,11 +58,14 @@ type Module struct {
 	TURN *TURNCredentials
 }
 
-// TURNCredentials are a TURN username and password. The password is never
-// shown: the exporter's pages say only where it comes from.
+// TURNCredentials are a TURN username and password, or a TURN REST API
+// shared secret (with REST, Password holds the secret and Username is the
+// optional name part). The secret is never shown: the exporter's pages say
+// only where it comes from.
 type TURNCredentials struct {
 	Username string
 	Password Secret
+	REST     bool
 	// From says where the password was read: "file PATH" or "env NAME".
 	From string
 }
@@ -384,7 +387,7 @@ func (p *parser) module(name string, n *yaml.Node) (*Module, error) {
 
 func (p *parser) turn(module string, n *yaml.Node) (*TURNCredentials, error) {
 	c := &TURNCredentials{}
-	var fileNode, envNode *yaml.Node
+	sources := map[string]*yaml.Node{} // password_file, password_env, secret_file, secret_env
 	err := p.mapping(n, "turn", func(key string, k, v *yaml.Node) error {
 		s, err := p.scalar(k, v)
 		if err != nil {
@@ -393,14 +396,12 @@ func (p *parser) turn(module string, n *yaml.Node) (*TURNCredentials, error) {
 		switch key {
 		case "username":
 			c.Username = s
-		case "password_file":
-			fileNode = v
-		case "password_env":
-			envNode = v
-		case "password":
-			return p.errf(k, "turn: give the password with password_file or password_env, not in this file")
+		case "password_file", "password_env", "secret_file", "secret_env":
+			sources[key] = v
+		case "password", "secret":
+			return p.errf(k, "turn: give the %s with %s_file or %s_env, not in this file", key, key, key)
 		default:
-			return p.errf(k, "unknown key %q in turn (want username, password_file, password_env)", key)
+			return p.errf(k, "unknown key %q in turn (want username and one of password_file, password_env, secret_file, secret_env)", key)
 		}
 
 		return nil
@@ -409,36 +410,45 @@ func (p *parser) turn(module string, n *yaml.Node) (*TURNCredentials, error) {
 		return nil, err
 	}
 	if n.Kind != yaml.MappingNode {
-		return nil, p.errf(n, "turn: want username and password_file or password_env")
+		return nil, p.errf(n, "turn: want username and password_file or password_env (or secret_file or secret_env)")
 	}
-	if c.Username == "" {
+	var key string
+	for _, k := range []string{"password_file", "password_env", "secret_file", "secret_env"} {
+		if v := sources[k]; v != nil {
+			if key != "" {
+				return nil, p.errf(v, "turn: give one of password_file, password_env, secret_file and secret_env, not %s and %s", key, k)
+			}
+			key = k
+		}
+	}
+	if key == "" {
+		return nil, p.errf(n, "module %s: turn: password_file or password_env (long-term credentials), or secret_file or secret_env (REST credentials), is missing", module)
+	}
+	c.REST = strings.HasPrefix(key, "secret_")
+	if !c.REST && c.Username == "" {
 		return nil, p.errf(n, "module %s: turn: username is missing", module)
 	}
-	switch {
-	case fileNode != nil && envNode != nil:
-		return nil, p.errf(envNode, "turn: give password_file or password_env, not both")
-	case fileNode != nil:
-		path := fileNode.Value
+	v := sources[key]
+	if strings.HasSuffix(key, "_file") {
+		path := v.Value
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(p.dir, path)
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, p.errf(fileNode, "turn: password_file: %v", errors.Unwrap(err))
+			return nil, p.errf(v, "turn: %s: %v", key, errors.Unwrap(err))
 		}
 		pw := strings.TrimRight(string(b), "\r\n")
 		if pw == "" {
-			return nil, p.errf(fileNode, "turn: password_file %s is empty", path)
+			return nil, p.errf(v, "turn: %s %s is empty", key, path)
 		}
 		c.Password, c.From = Secret{pw}, "file "+path
-	case envNode != nil:
-		pw, ok := os.LookupEnv(envNode.Value)
+	} else {
+		pw, ok := os.LookupEnv(v.Value)
 		if !ok || pw == "" {
-			return nil, p.errf(envNode, "turn: password_env: $%s is not set or empty", envNode.Value)
+			return nil, p.errf(v, "turn: %s: $%s is not set or empty", key, v.Value)
 		}
-		c.Password, c.From = Secret{pw}, "env "+envNode.Value
-	default:
-		return nil, p.errf(n, "module %s: turn: password_file or password_env is missing", module)
+		c.Password, c.From = Secret{pw}, "env "+v.Value
 	}
 
 	return c, nil

@@ -78,7 +78,11 @@ func (e *Exporter) servePage(w http.ResponseWriter, _ *http.Request) {
 		}
 		v.PublicIP = strings.Join(src, "; ")
 		if m.TURN != nil {
-			v.TURN = "username and password (from " + strings.SplitN(m.TURN.From, " ", 2)[0] + ")"
+			kind := "username and password"
+			if m.TURN.REST {
+				kind = "REST shared secret"
+			}
+			v.TURN = kind + " (from " + strings.SplitN(m.TURN.From, " ", 2)[0] + ")"
 		}
 		mods = append(mods, v)
 	}

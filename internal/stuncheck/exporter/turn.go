@@ -20,5 +20,9 @@ func turnConfig(cfg *check.Config, m *Module) {
 	if m == nil || m.TURN == nil {
 		return
 	}
+	if m.TURN.REST {
+		cfg.TURN = check.TURNConfig{Username: m.TURN.Username, Secret: m.TURN.Password.Reveal()}
+		return
+	}
 	cfg.TURN = check.TURNConfig{Username: m.TURN.Username, Password: m.TURN.Password.Reveal()}
 }

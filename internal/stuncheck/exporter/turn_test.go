@@ -66,3 +66,31 @@ func TestProbeTURNCoturn(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeTURNCoturnREST: a module with a REST shared secret (coturn's
+// use-auth-secret) relays, and needs no username.
+func TestProbeTURNCoturnREST(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	srv := stuntest.StartTURN(t, lo, stuntest.TURNREST)
+	target := fmt.Sprintf("turn:%s?transport=tcp", srv.Addr())
+	t.Setenv("STUNCHECK_TEST_TURN_SECRET", stuntest.TURNSecret)
+	_, hs, _ := newTest(t, fmt.Sprintf(`modules:
+  rest:
+    timeout: 5s
+    targets: [%q]
+    turn:
+      secret_env: STUNCHECK_TEST_TURN_SECRET
+`, target), nil, nil)
+	code, body := get(t, probeURL(hs.URL, "module", "rest", "target", target, "expect_ip", "127.0.0.1"), nil)
+	if code != 200 || !strings.Contains(body, "stuncheck_probe_success 1") ||
+		!strings.Contains(body, `stuncheck_probe_relay_works{transport="tcp"} 1`) {
+		t.Errorf("status %d, want success and a working relay over TCP:\n%s", code, body)
+	}
+	if strings.Contains(body, stuntest.TURNSecret) {
+		t.Errorf("the secret in the answer:\n%s", body)
+	}
+	_, page := get(t, hs.URL+"/", nil)
+	if !strings.Contains(page, "REST shared secret (from env)") || strings.Contains(page, stuntest.TURNSecret) {
+		t.Errorf("the page does not say where the secret comes from, or shows it:\n%s", page)
+	}
+}
