@@ -10,6 +10,11 @@
 # (/busybox/sh); the chart's `helm test` pod uses it to explain stuncheck's
 # result. Multi-arch: docker buildx build --platform linux/amd64,linux/arm64 …
 #
+# Without an engine, `make image` writes the same images as docker-archive
+# tarballs (docs/development.md#container-images): tools/image/images.json
+# describes them, and internal/imagetest keeps this file and that
+# description equal.
+#
 # Reproducible: the Go toolchain is pinned by GO_VERSION (pin the base images by
 # digest in CI), the module graph by go.sum, and -trimpath and -buildvcs=false
 # keep paths and VCS state out of the binaries.
@@ -32,6 +37,11 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 
 # Same binaries plus busybox, for the helm test hook and for debugging.
 FROM gcr.io/distroless/static-debian12:debug-nonroot AS debug
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="stund" \
+      org.opencontainers.image.description="STUN Binding server that keeps the client's source IP behind Kubernetes load balancers" \
+      org.opencontainers.image.source="https://github.com/stund/stund" \
+      org.opencontainers.image.version="${VERSION}"
 COPY --from=build /out/stund /out/stuncheck /
 USER 65532:65532
 EXPOSE 3478/udp 3478/tcp 9478/tcp

@@ -1,7 +1,7 @@
 # The README's commands. `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: run test deps lint unit race e2e build fuzz stress kube-tools
+.PHONY: run test deps lint unit race e2e build fuzz stress kube-tools image
 
 # Run stund locally: STUN on :3478 (UDP and TCP), HTTP on :9478.
 run:
@@ -42,17 +42,46 @@ $(KUBE_TOOLS): tools/kube/go.mod tools/kube/go.sum tools/kube/etcd/main.go
 		k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl ./etcd
 	touch $(KUBE_TOOLS)
 
+# The container images without a Docker engine
+# (docs/development.md#container-images): stund and its debug image
+# (busybox) as docker-archive tarballs tagged IMAGE_REPO:IMAGE_VERSION and
+# IMAGE_REPO:IMAGE_VERSION-debug, and a pause image for a kubelet's sandbox
+# tagged PAUSE_TAG, written into IMAGE_DIR by the separate module
+# tools/image (its dependencies stay out of go.mod).
+# IMAGE_VERSION is the chart's appVersion; every timestamp in the images is
+# SOURCE_DATE_EPOCH (default: the last commit's time), so two builds of one
+# tree give byte-identical tarballs. Needs busybox-static and
+# ca-certificates (.ci/deps).
+IMAGE_DIR ?= $(CURDIR)/bin/image
+IMAGE_REPO ?= ghcr.io/stund/stund
+PAUSE_TAG ?= stund.local/pause:3.10
+IMAGE_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/stund/Chart.yaml)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_OUT = $(abspath $(IMAGE_DIR))
+image:
+	@test -n "$(IMAGE_VERSION)" || { echo "make image: no appVersion in charts/stund/Chart.yaml" >&2; exit 1; }
+	mkdir -p $(IMAGE_OUT)/bin
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -buildvcs=false -ldflags='-s -w -X main.version=$(IMAGE_VERSION)' \
+		-o $(IMAGE_OUT)/bin/ ./cmd/stund ./cmd/stuncheck
+	cd tools/image && CGO_ENABLED=0 GOOS=linux GOFLAGS= $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' \
+		-o $(IMAGE_OUT)/bin/pause ./pause
+	cd tools/image && GOFLAGS= $(GO) run -buildvcs=false . --bin $(IMAGE_OUT)/bin --out $(IMAGE_OUT) \
+		--version '$(IMAGE_VERSION)' --repository '$(IMAGE_REPO)' --pause-tag '$(PAUSE_TAG)' --epoch '$(SOURCE_DATE_EPOCH)'
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
 
-unit: $(HELM)
-	STUND_HELM=$(HELM) $(GO) test -count=1 -timeout 20m ./...
+# internal/imagetest checks the tarballs `make image` just wrote
+# (STUND_IMAGE_DIR) against a second build, the spec and the Dockerfile.
+unit: $(HELM) image
+	STUND_HELM=$(HELM) STUND_IMAGE_DIR=$(IMAGE_OUT) $(GO) test -count=1 -timeout 20m ./...
 
-# The packages with goroutines once more under the race detector.
+# The packages with goroutines once more under the race detector (not the
+# chart's or the images', which drive helm and make).
 race:
-	$(GO) test -count=1 -race -timeout 20m ./pkg/... ./cmd/... $$($(GO) list ./internal/... | grep -v /charttest)
+	$(GO) test -count=1 -race -timeout 20m ./pkg/... ./cmd/... $$($(GO) list ./internal/... | grep -v -e /charttest -e /imagetest)
 
 e2e: $(HELM) $(KUBE_TOOLS)
 	@if [ "$$(id -u)" -ne 0 ]; then echo "the e2e lab needs root (network namespaces): sudo make e2e" >&2; exit 1; fi

@@ -165,6 +165,7 @@ func (k *KubeLab) expectOneEvent(t *testing.T, source string) {
 		t.Fatalf("%d SourceIPRewritten Events, want 1: %+v", len(evs), evs)
 	}
 	e := evs[0]
+	t.Logf("Event %s on %s %s/%s: %s", e.Reason, e.InvolvedObject.Kind, e.InvolvedObject.Namespace, e.InvolvedObject.Name, e.Message)
 	if e.InvolvedObject.Kind != "Service" || e.InvolvedObject.Name != kubeRelease {
 		t.Errorf("the Event is on %s %s, want Service %s", e.InvolvedObject.Kind, e.InvolvedObject.Name, kubeRelease)
 	}
@@ -245,6 +246,19 @@ func TestKubeProxyETPClusterOtherNode(t *testing.T) {
 			expectFindings(t, ids, []string{"etp-cluster", "snat-node-ip"}, []string{"snat-pod-cidr", "snat-node-gateway"})
 			if msg := finding(rep, "snat-node-ip"); !strings.Contains(msg, "node-b") {
 				t.Errorf("snat-node-ip does not name node-b: %q", msg)
+			}
+			// The text a user reads: the findings under the verdict, each
+			// with its fix.
+			text := k.Stuncheck(t, "--expect-ip", ipv4.Public, "--timeout", "2s",
+				"--kubeconfig", k.Kubeconfig(), "-n", clusterNS, "svc/"+kubeRelease)
+			v := strings.Index(text.Stdout, "verdict: rewritten")
+			if text.Exit != 1 || v < 0 {
+				t.Errorf("text run: exit %d, verdict line missing", text.Exit)
+			}
+			for _, id := range []string{"etp-cluster", "snat-node-ip"} {
+				if i := strings.Index(text.Stdout, id); i < v || !strings.Contains(text.Stdout[i:], "fix: ") {
+					t.Errorf("the text output does not list %s with its fix under the verdict", id)
+				}
 			}
 		})
 		t.Run("event", func(t *testing.T) { k.expectOneEvent(t, kubeNodeB) })
@@ -427,4 +441,36 @@ func TestKubeProxyNoRBAC(t *testing.T) {
 			t.Errorf("%d SourceIPRewritten Events written without RBAC", n)
 		}
 	})
+}
+
+// kubeReport is the part of stuncheck's JSON the Kubernetes scenario reads.
+type kubeReport struct {
+	Verdict  string `json:"verdict"`
+	Findings *[]struct {
+		ID       string `json:"id"`
+		Severity string `json:"severity"`
+		Message  string `json:"message"`
+		Fix      string `json:"fix"`
+	} `json:"findings"`
+	Probes       []Probe `json:"probes"`
+	HealthChecks []struct {
+		Node   string `json:"node"`
+		Status *int   `json:"status"`
+	} `json:"health_checks"`
+}
+
+// waitSynced waits until stund logs that its informers have synced.
+func (s *Stund) waitSynced(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(s.Proc.Output(), "kubernetes: watching") {
+			return
+		}
+		if exited, err := s.Proc.Exited(); exited {
+			t.Fatalf("stund exited: %v\n%s", err, s.Proc.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("stund never synced with the API server:\n%s", s.Proc.Output())
 }

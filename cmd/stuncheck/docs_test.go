@@ -16,27 +16,34 @@ import (
 
 const docsPage = "../../docs/stuncheck.md"
 
-// docTables are the flag tables of docs/stuncheck.md: the marker before
-// each, and the arguments that print the help it documents.
+// docTables are the flag tables of docs/: the page, the marker before
+// each table, and the arguments that print the help it documents.
 var docTables = []struct {
+	page   string
 	marker string
 	args   []string
+	// boolTail follows a flag documented without a value, so that the
+	// command stops at a usage error instead of running: the exporter
+	// needs no target and would serve.
+	boolTail []string
 }{
-	{"<!-- flags: stuncheck --help -->", nil},
-	{"<!-- flags: stuncheck load --help -->", []string{"load"}},
+	{docsPage, "<!-- flags: stuncheck --help -->", nil, nil},
+	{docsPage, "<!-- flags: stuncheck load --help -->", []string{"load"}, nil},
+	{"../../docs/exporter.md", "<!-- flags: stuncheck exporter --help -->", []string{"exporter"}, []string{"unexpected-argument"}},
 }
 
-// TestDocsFlags checks the flag tables of docs/stuncheck.md against the
-// real binary: the flags --help lists, with their defaults, and for each
-// documented flag whether the binary knows it and whether it takes a
-// value.
+// TestDocsFlags checks the flag tables of docs/stuncheck.md and
+// docs/exporter.md against the real binary: the flags --help lists, with
+// their defaults, and for each documented flag whether the binary knows it
+// and whether it takes a value.
 func TestDocsFlags(t *testing.T) {
-	raw, err := os.ReadFile(filepath.FromSlash(docsPage))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tbl := range docTables {
 		t.Run(strings.Join(append([]string{"stuncheck"}, tbl.args...), " "), func(t *testing.T) {
+			docsPage := tbl.page
+			raw, err := os.ReadFile(filepath.FromSlash(docsPage))
+			if err != nil {
+				t.Fatal(err)
+			}
 			rows, err := flagdoc.Table(string(raw), tbl.marker)
 			if err != nil {
 				t.Fatalf("%s: %v", docsPage, err)
@@ -58,7 +65,11 @@ func TestDocsFlags(t *testing.T) {
 					if name == "h" || name == "help" {
 						continue
 					}
-					r := stuncheck(t, nil, append(slices.Clone(tbl.args), "-"+name)...)
+					args := append(slices.Clone(tbl.args), "-"+name)
+					if row.Arg == "" {
+						args = append(args, tbl.boolTail...)
+					}
+					r := stuncheck(t, nil, args...)
 					switch {
 					case strings.Contains(r.stderr, "flag provided but not defined"):
 						t.Errorf("%s:%d: -%s is documented, the command does not know it: %s", docsPage, row.Line, name, r.stderr)
@@ -131,18 +142,18 @@ func definedFlags(t *testing.T) map[string]string {
 }
 
 // TestDocsFlagsInSource checks the other way round: every flag the
-// command's source defines is in one of the tables of docs/stuncheck.md,
-// even one --help forgets.
+// command's source defines is in one of the tables of docs/, even one
+// --help forgets.
 func TestDocsFlagsInSource(t *testing.T) {
-	raw, err := os.ReadFile(filepath.FromSlash(docsPage))
-	if err != nil {
-		t.Fatal(err)
-	}
 	documented := map[string]bool{}
 	for _, tbl := range docTables {
+		raw, err := os.ReadFile(filepath.FromSlash(tbl.page))
+		if err != nil {
+			t.Fatal(err)
+		}
 		rows, err := flagdoc.Table(string(raw), tbl.marker)
 		if err != nil {
-			t.Fatalf("%s: %v", docsPage, err)
+			t.Fatalf("%s: %v", tbl.page, err)
 		}
 		for _, r := range rows {
 			for _, n := range r.Names {
@@ -152,7 +163,7 @@ func TestDocsFlagsInSource(t *testing.T) {
 	}
 	for name, pos := range definedFlags(t) {
 		if !documented[name] {
-			t.Errorf("%s: flag -%s is not in %s", pos, name, docsPage)
+			t.Errorf("%s: flag -%s is not in a flag table of docs/ (%s, docs/exporter.md)", pos, name, docsPage)
 		}
 	}
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +34,7 @@ const (
 const usageText = `Usage: stuncheck [flags] TARGET...
        stuncheck [flags] [--kubeconfig FILE] [--context NAME] [-n NAMESPACE] svc/NAME
        stuncheck load [flags] TARGET      (load test; see stuncheck load --help)
+       stuncheck exporter [flags]         (Prometheus prober; see stuncheck exporter --help)
 
 Tells whether the path to a STUN server (a load balancer in front of it,
 usually) preserves your source IP. It sends STUN Binding requests over UDP
@@ -40,6 +43,12 @@ and TCP and compares the address the server saw with your public IP.
 TARGET is host, host:port, [ipv6]:port or a stun: URI (stun:host[:port]).
 The port defaults to 3478. A host name is resolved and its first IPv4 and
 first IPv6 address are both probed. stuns: (TLS) is not supported.
+
+TARGET turn:HOST[:PORT][?transport=udp|tcp] or turns:HOST[:PORT] (TLS, port
+5349) is a TURN server: stuncheck allocates a relay with the credentials
+below, judges the mapped address like a STUN probe's, classifies the relayed
+address, sends a datagram from a second local socket through the relay and
+back, and releases the allocation. STUN and TURN targets mix freely.
 
 TARGET svc/NAME (or service/NAME) is a Kubernetes Service: stuncheck reads
 it, its EndpointSlices and the Nodes, probes every load-balancer ingress
@@ -64,6 +73,19 @@ Flags:
                          tests over UDP, from the local address that
                          reaches the server, when it sends OTHER-ADDRESS
                          (or a classic RFC 3489 server's CHANGED-ADDRESS)
+  --turn-user NAME       TURN username; with --turn-secret, the name part of
+                         the REST username EXPIRY:NAME
+  --turn-password PASS   TURN password (long-term credentials); the
+                         variable keeps it out of shell history and ps
+                         (default: $STUNCHECK_TURN_PASSWORD)
+  --turn-secret SECRET   TURN REST API shared secret (coturn
+                         static-auth-secret): stuncheck makes a username
+                         valid for an hour and its HMAC-SHA1 password
+                         (default: $STUNCHECK_TURN_SECRET)
+  --ca-file FILE         PEM CA certificates that verify turns: servers
+                         (default: the system roots)
+  --tls-server-name NAME name a turns: server's certificate must carry
+                         (default: the target's host)
   -v, --verbose          log discarded packets and retransmissions to stderr
   --kubeconfig FILE      kubeconfig for svc/NAME (default: $KUBECONFIG,
                          ~/.kube/config, or the pod's service account)
@@ -73,9 +95,14 @@ Flags:
 
 Colour is used only when stdout is a terminal and NO_COLOR is not set.
 
+Passwords and secrets are never printed, in text or JSON.
+
 Exit codes:
-  0  every probe preserved your source IP
-  1  at least one probe saw a rewritten source
+  0  every probe preserved your source IP (and every TURN probe
+     authenticated, got a usable relayed address and relayed a round trip)
+  1  at least one probe saw a rewritten source, or a TURN probe found a
+     deployment problem: credentials rejected, a private relayed address,
+     a relay that carries nothing, a certificate that does not verify
   2  usage or configuration error (bad flag, bad target, name not found)
   3  inconclusive: no answer, or no known public IP to compare with
 
@@ -84,6 +111,7 @@ Examples:
   stuncheck --reference stun.l.google.com:19302 --reference stun.cloudflare.com:3478 stun:stun.example.com
   stuncheck -o json --transport udp --timeout 2s --expect-ip 203.0.113.10 [2001:db8::7]:3478
   stuncheck --kubeconfig ~/.kube/config -n stun --expect-ip 203.0.113.10 svc/stund
+  STUNCHECK_TURN_SECRET=... stuncheck --turn-user probe turn:turn.example.com turns:turn.example.com
 `
 
 type multi []string
@@ -103,6 +131,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 	if len(args) > 0 && args[0] == "load" {
 		return runLoad(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "exporter" {
+		return runExporter(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("stuncheck", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var expect, refs multi
@@ -118,6 +149,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 	fs.BoolVar(&verbose, "v", false, "")
 	fs.BoolVar(&verbose, "verbose", false, "")
 	kf := addKubeFlags(fs)
+	turnUser := fs.String("turn-user", "", "")
+	turnPassword := fs.String("turn-password", os.Getenv("STUNCHECK_TURN_PASSWORD"), "")
+	turnSecret := fs.String("turn-secret", os.Getenv("STUNCHECK_TURN_SECRET"), "")
+	caFile := fs.String("ca-file", "", "")
+	tlsServerName := fs.String("tls-server-name", "", "")
 
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "stuncheck: "+format+" (see stuncheck --help)\n", a...)
@@ -165,6 +201,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 		}
 		cfg.Targets = append(cfg.Targets, pt)
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	tc, err := turnConfig(cfg.Targets, set, *turnUser, *turnPassword, *turnSecret, *caFile, *tlsServerName)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	cfg.TURN = tc
 	for _, s := range expect {
 		ip, err := netip.ParseAddr(s)
 		if err != nil {
@@ -242,12 +285,62 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 	return exitCode(rep.Verdict)
 }
 
+// turnConfig checks the TURN flags against the targets and builds the
+// TURN part of the configuration. A flag given on the command line wins
+// over the environment variable of the other credential kind.
+func turnConfig(targets []check.Target, set map[string]bool, user, password, secret, caFile, serverName string) (check.TURNConfig, error) {
+	tc := check.TURNConfig{Username: user, ServerName: serverName}
+	if !slices.ContainsFunc(targets, check.Target.IsTURN) {
+		for _, f := range []string{"turn-user", "turn-password", "turn-secret", "ca-file", "tls-server-name"} {
+			if set[f] {
+				return tc, fmt.Errorf("--%s is for turn: and turns: targets, and none is given", f)
+			}
+		}
+
+		return tc, nil
+	}
+	switch {
+	case set["turn-password"] && set["turn-secret"]:
+		return tc, errors.New("--turn-password and --turn-secret: give one (long-term credentials or the REST shared secret)")
+	case set["turn-secret"]:
+		password = ""
+	case set["turn-password"]:
+		secret = ""
+	case password != "" && secret != "":
+		return tc, errors.New("both STUNCHECK_TURN_PASSWORD and STUNCHECK_TURN_SECRET are set: unset one, or choose with --turn-password or --turn-secret")
+	}
+	switch {
+	case secret != "":
+		tc.Secret = secret
+	case user == "" && password == "":
+		return tc, errors.New("a turn: or turns: target needs --turn-user and --turn-password (or STUNCHECK_TURN_PASSWORD), or --turn-secret (or STUNCHECK_TURN_SECRET)")
+	case user == "":
+		return tc, errors.New("--turn-password needs --turn-user")
+	case password == "":
+		return tc, errors.New("--turn-user needs --turn-password (or STUNCHECK_TURN_PASSWORD), or --turn-secret")
+	default:
+		tc.Password = password
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return tc, fmt.Errorf("--ca-file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return tc, fmt.Errorf("--ca-file %s: no PEM certificate in it", caFile)
+		}
+	}
+
+	return tc, nil
+}
+
 // exitCode is stuncheck's exit code for the overall verdict.
 func exitCode(v check.Verdict) int {
 	switch v {
 	case check.Preserved:
 		return exitPreserved
-	case check.Rewritten:
+	case check.Rewritten, check.Failed:
 		return exitRewritten
 	default:
 		return exitError

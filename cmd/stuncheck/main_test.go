@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stund/stund/internal/stund/server"
 	"github.com/stund/stund/internal/stund/server/servertest"
@@ -47,7 +49,11 @@ type result struct {
 
 func stuncheck(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	// A command that does not stop (the exporter serves until killed)
+	// fails the test instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		// Variables that would change stuncheck's defaults; each test
 		// sets the ones it is about.

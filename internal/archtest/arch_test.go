@@ -32,6 +32,7 @@ var testHelpers = []string{
 	"internal/cluster/clustertest",
 	"internal/stund/server/servertest",
 	"internal/charttest",
+	"internal/imagetest",
 	"internal/archtest",
 	"internal/flagdoc",
 }

@@ -54,7 +54,13 @@ type Config struct {
 	Resolver Resolver
 	// LoggerFactory creates the checker's loggers; nil means pion's default.
 	LoggerFactory logging.LoggerFactory
+	// TURN holds the credentials and TLS settings of turn: and turns:
+	// targets; they need Username and Password, or Secret.
+	TURN TURNConfig
 
+	// turnRTO is the TURN client's first UDP retransmission timeout; zero
+	// means its default.
+	turnRTO time.Duration
 	// clientOptions are passed to the STUN client after the timeout;
 	// tests use them to shorten the retransmission timeout.
 	clientOptions []client.Option
@@ -70,11 +76,20 @@ type Checker struct {
 
 // New validates cfg and fills its defaults. An error wraps one of the
 // sentinels of this package (ErrNoTarget, ErrBadTimeout, ErrBadTransport,
-// ErrBadReference, ErrBadExpectIP, ErrTwoExpectIPs); all but ErrNoTarget
-// come as an *InputError naming the refused value.
+// ErrBadReference, ErrBadExpectIP, ErrTwoExpectIPs, ErrTURNCredentials);
+// all but ErrNoTarget and ErrTURNCredentials come as an *InputError naming
+// the refused value.
 func New(cfg Config) (*Checker, error) {
 	if len(cfg.Targets) == 0 {
 		return nil, ErrNoTarget
+	}
+	if slices.ContainsFunc(cfg.Targets, Target.IsTURN) {
+		switch t := cfg.TURN; {
+		case t.Secret != "" && t.Password != "":
+			return nil, fmt.Errorf("%w: give a password or a shared secret, not both", ErrTURNCredentials)
+		case t.Secret == "" && (t.Username == "" || t.Password == ""):
+			return nil, fmt.Errorf("%w: a TURN target needs a username and password, or a shared secret", ErrTURNCredentials)
+		}
 	}
 	if cfg.Timeout < 0 {
 		return nil, &InputError{Err: ErrBadTimeout, Input: cfg.Timeout.String(), msg: fmt.Sprintf("timeout %s is negative", cfg.Timeout)}
@@ -94,8 +109,12 @@ func New(cfg Config) (*Checker, error) {
 		cfg.References = DefaultReferences
 	}
 	for _, r := range cfg.References {
-		if _, err := ParseTarget(r); err != nil {
+		t, err := ParseTarget(r)
+		if err != nil {
 			return nil, &InputError{Err: ErrBadReference, Input: r, msg: "reference: " + err.Error()}
+		}
+		if t.IsTURN() {
+			return nil, &InputError{Err: ErrBadReference, Input: r, msg: fmt.Sprintf("reference %q: a reference is a STUN server (host[:port] or stun:host[:port])", r)}
 		}
 	}
 	if cfg.Resolver == nil {
@@ -205,6 +224,14 @@ type Probe struct {
 	Software       string
 	// NAT holds the RFC 5780 results when they were asked for.
 	NAT *NATBehavior
+	// TURN holds what a TURN probe (a turn: or turns: target) found
+	// besides the mapped address; nil for STUN probes. For TURN probes
+	// Mapped is the XOR-MAPPED-ADDRESS of the Allocate response and RTT
+	// the authenticated Allocate's round trip.
+	TURN *TURNResult
+
+	// serverName is the target's host, the TLS server name of turns:.
+	serverName string
 }
 
 type endpoint struct {
@@ -235,12 +262,20 @@ func (c *Checker) Run(ctx context.Context) (*Report, error) {
 	rep := &Report{Probes: make([]Probe, 0, len(eps)*len(c.cfg.Transports))}
 	for _, ep := range eps {
 		for _, tr := range c.cfg.Transports {
+			if ep.target.Scheme == SchemeTURNS {
+				if tr != TCP {
+					continue
+				}
+				tr = TLS // TLS runs over TCP
+			}
 			if len(ep.target.Transports) > 0 && !slices.Contains(ep.target.Transports, tr) {
 				continue
 			}
-			rep.Probes = append(rep.Probes, Probe{
-				Target: ep.target.Input, Address: ep.addr, Transport: tr, Family: familyOf(ep.addr.Addr()),
-			})
+			p := Probe{Target: ep.target.Input, Address: ep.addr, Transport: tr, Family: familyOf(ep.addr.Addr()), serverName: ep.target.Host}
+			if ep.target.IsTURN() {
+				p.TURN = &TURNResult{}
+			}
+			rep.Probes = append(rep.Probes, p)
 		}
 	}
 
@@ -275,6 +310,9 @@ func (c *Checker) Run(ctx context.Context) (*Report, error) {
 		if p.Mapped.IsValid() {
 			p.PublicIP = byFamily[familyOf(p.Mapped.Addr())]
 			p.Judgement = judge(observation{Mapped: p.Mapped, Local: p.Local, Target: p.Address, Public: p.PublicIP})
+			if p.TURN != nil {
+				p.Judgement = judgeTURN(p.Judgement, p.TURN)
+			}
 		} else {
 			p.PublicIP = byFamily[p.Family]
 		}
@@ -340,6 +378,11 @@ func (c *Checker) resolve(ctx context.Context, t Target) ([]netip.AddrPort, erro
 // probe sends the Binding request for p and fills in what came back; the
 // verdict for an answered probe is decided later, once public IPs are known.
 func (c *Checker) probe(ctx context.Context, p *Probe) {
+	if p.TURN != nil {
+		c.turnProbe(ctx, p, p.serverName)
+
+		return
+	}
 	var (
 		res *client.Response
 		err error

@@ -63,6 +63,11 @@ const (
 	Preserved    Verdict = "preserved"
 	Inconclusive Verdict = "inconclusive"
 	Rewritten    Verdict = "rewritten"
+	// Failed is a TURN probe's verdict when the deployment is broken in
+	// another way than a rewritten source: credentials rejected, a relayed
+	// address peers cannot reach, a relay that carries nothing, a
+	// certificate that does not verify.
+	Failed Verdict = "failed"
 )
 
 // Reason is a short machine word saying why a probe got its verdict.
@@ -189,8 +194,8 @@ func judge(o observation) Judgement {
 	return j
 }
 
-// worst combines verdicts: rewritten beats inconclusive beats preserved.
-// No verdicts at all is inconclusive.
+// worst combines verdicts: rewritten beats failed beats inconclusive
+// beats preserved. No verdicts at all is inconclusive.
 func worst(vs ...Verdict) Verdict {
 	if len(vs) == 0 {
 		return Inconclusive
@@ -200,7 +205,9 @@ func worst(vs ...Verdict) Verdict {
 		switch {
 		case v == Rewritten:
 			return Rewritten
-		case v != Preserved:
+		case v == Failed:
+			out = Failed
+		case v != Preserved && out != Failed:
 			out = Inconclusive
 		}
 	}

@@ -22,6 +22,10 @@ var (
 	ErrBadExpectIP = errors.New("expected IP is not a unicast address")
 	// ErrTwoExpectIPs means two entries of Config.ExpectIPs of one family.
 	ErrTwoExpectIPs = errors.New("two expected IPs of one family")
+	// ErrTURNCredentials means turn: or turns: targets without usable
+	// credentials in Config.TURN: neither a username and password nor a
+	// secret, or both a password and a secret.
+	ErrTURNCredentials = errors.New("TURN credentials")
 	// ErrResolve means a target's host name did not resolve (from Run).
 	ErrResolve = errors.New("cannot resolve target")
 )

@@ -14,6 +14,7 @@ var errNoResponseForTest = fmt.Errorf("udp [2001:db8::7]:3478: %w after 7 transm
 // retransmissions within a short timeout.
 func WithRTO(cfg Config, rto time.Duration) Config {
 	cfg.clientOptions = append(cfg.clientOptions, client.WithRTO(rto))
+	cfg.turnRTO = rto
 
 	return cfg
 }

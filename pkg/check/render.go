@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -57,22 +58,84 @@ type referenceJSON struct {
 }
 
 type probeJSON struct {
-	Target         string   `json:"target"`
-	Address        string   `json:"address"`
-	Transport      string   `json:"transport"`
-	Family         string   `json:"family"`
-	Local          *string  `json:"local"`
-	Mapped         *string  `json:"mapped"`
-	PublicIP       *string  `json:"public_ip"`
-	Verdict        string   `json:"verdict"`
-	Reason         string   `json:"reason"`
-	Detail         string   `json:"detail"`
-	Hint           string   `json:"hint,omitempty"`
-	RTTms          *float64 `json:"rtt_ms"`
-	ResponseOrigin *string  `json:"response_origin,omitempty"`
-	OtherAddress   *string  `json:"other_address,omitempty"`
-	Software       string   `json:"software,omitempty"`
-	NAT            *natJSON `json:"nat_behavior,omitempty"`
+	Target         string    `json:"target"`
+	Address        string    `json:"address"`
+	Transport      string    `json:"transport"`
+	Family         string    `json:"family"`
+	Local          *string   `json:"local"`
+	Mapped         *string   `json:"mapped"`
+	PublicIP       *string   `json:"public_ip"`
+	Verdict        string    `json:"verdict"`
+	Reason         string    `json:"reason"`
+	Detail         string    `json:"detail"`
+	Hint           string    `json:"hint,omitempty"`
+	RTTms          *float64  `json:"rtt_ms"`
+	ResponseOrigin *string   `json:"response_origin,omitempty"`
+	OtherAddress   *string   `json:"other_address,omitempty"`
+	Software       string    `json:"software,omitempty"`
+	NAT            *natJSON  `json:"nat_behavior,omitempty"`
+	TURN           *turnJSON `json:"turn,omitempty"`
+}
+
+// turnJSON is probes[].turn, present on TURN probes only. It never holds
+// a password or a secret.
+type turnJSON struct {
+	Auth turnAuthJSON `json:"auth"`
+	// Relayed is null without an allocation.
+	Relayed      *turnRelayedJSON `json:"relayed"`
+	Relay        turnRelayJSON    `json:"relay"`
+	LifetimeS    *int64           `json:"lifetime_s"`
+	Released     bool             `json:"released"`
+	ReleaseError string           `json:"release_error,omitempty"`
+}
+
+type turnAuthJSON struct {
+	// Status is null when the server never answered.
+	Status    *AuthStatus `json:"status"`
+	Mechanism string      `json:"mechanism"`
+	Realm     string      `json:"realm,omitempty"`
+	Code      *int        `json:"code,omitempty"`
+	Error     string      `json:"error,omitempty"`
+}
+
+type turnRelayedJSON struct {
+	Address string       `json:"address"`
+	Class   RelayedClass `json:"class"`
+	Detail  string       `json:"detail"`
+}
+
+type turnRelayJSON struct {
+	Status RelayStatus `json:"status"`
+	Peer   *string     `json:"peer"`
+	RTTms  *float64    `json:"rtt_ms"`
+	Detail string      `json:"detail"`
+}
+
+func marshalTURN(t *TURNResult) *turnJSON {
+	out := &turnJSON{
+		Auth:     turnAuthJSON{Mechanism: t.Auth.Mechanism, Realm: t.Auth.Realm, Error: t.Auth.Reason},
+		Relay:    turnRelayJSON{Status: t.Relay.Status, Peer: addrPortPtr(t.Relay.Peer), Detail: t.Relay.Detail},
+		Released: t.Released, ReleaseError: t.ReleaseError,
+	}
+	if t.Auth.Status != "" {
+		st := t.Auth.Status
+		out.Auth.Status = &st
+	}
+	if t.Auth.Code != 0 {
+		c := t.Auth.Code
+		out.Auth.Code = &c
+	}
+	if t.Relayed.IsValid() {
+		out.Relayed = &turnRelayedJSON{Address: t.Relayed.String(), Class: t.RelayedClass, Detail: t.RelayedDetail}
+		lt := int64(t.Lifetime / time.Second)
+		out.LifetimeS = &lt
+	}
+	if t.Relay.Status == RelayWorks {
+		ms := math.Round(float64(t.Relay.RTT.Microseconds())) / 1000
+		out.Relay.RTTms = &ms
+	}
+
+	return out
 }
 
 type natJSON struct {
@@ -122,6 +185,9 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 		if p.Mapped.IsValid() {
 			ms := math.Round(float64(p.RTT.Microseconds())) / 1000
 			pj.RTTms = &ms
+		}
+		if p.TURN != nil {
+			pj.TURN = marshalTURN(p.TURN)
 		}
 		if p.NAT != nil {
 			pj.NAT = &natJSON{Mapping: p.NAT.Mapping, Filtering: p.NAT.Filtering, NoNAT: p.NAT.NoNAT, Detail: p.NAT.Detail}
@@ -219,19 +285,28 @@ func (r *Report) WriteText(w io.Writer, opt TextOptions) error {
 			you = p.PublicIP.String()
 		}
 		saw := "no answer"
+		if p.TURN != nil && p.TURN.Auth.Status != "" {
+			saw = "no allocation"
+		}
 		if p.Mapped.IsValid() {
 			saw = "server saw " + p.Mapped.String()
 		}
 		mark, colour := "✓", ansiGreen
 		switch p.Verdict {
-		case Rewritten:
+		case Rewritten, Failed:
 			mark, colour = "✗", ansiRed
 		case Inconclusive:
 			mark, colour = "?", ansiYellow
 		}
 		target := p.Address.String()
 		if t, err := ParseTarget(p.Target); err == nil {
-			if _, literal := t.IP(); !literal {
+			_, literal := t.IP()
+			switch {
+			case t.IsTURN() && literal:
+				target = string(t.Scheme) + ":" + target
+			case t.IsTURN():
+				target = string(t.Scheme) + ":" + t.Host + " " + target
+			case !literal:
 				target = t.Host + " " + target
 			}
 		} else if p.Target != "" {
@@ -247,6 +322,9 @@ func (r *Report) WriteText(w io.Writer, opt TextOptions) error {
 				fmt.Fprintf(&b, "    try: %s\n", p.Hint)
 			}
 			lastHint = p.Hint
+		}
+		if p.TURN != nil {
+			writeTURN(&b, p.TURN)
 		}
 		if p.NAT != nil {
 			fmt.Fprintf(&b, "    NAT behaviour (RFC 5780): mapping %s, filtering %s\n", p.NAT.Mapping, p.NAT.Filtering)
@@ -265,13 +343,48 @@ func (r *Report) WriteText(w io.Writer, opt TextOptions) error {
 	}
 	summary := fmt.Sprintf("%d %s: %d preserved, %d rewritten, %d inconclusive",
 		len(r.Probes), noun, counts[Preserved], counts[Rewritten], counts[Inconclusive])
-	colour := map[Verdict]string{Preserved: ansiGreen, Rewritten: ansiRed, Inconclusive: ansiYellow}[r.Verdict]
+	if counts[Failed] > 0 {
+		summary += fmt.Sprintf(", %d failed", counts[Failed])
+	}
+	colour := map[Verdict]string{Preserved: ansiGreen, Rewritten: ansiRed, Inconclusive: ansiYellow, Failed: ansiRed}[r.Verdict]
 	fmt.Fprintf(&b, "\nverdict: %s (%s)\n", paint(ansiBold+colour, string(r.Verdict)), summary)
 	writeFindings(&b, r.Findings, paint)
 	writeHealthChecks(&b, r.HealthChecks)
 	_, err := io.WriteString(w, b.String())
 
 	return err
+}
+
+// writeTURN adds a TURN probe's three results under its detail.
+func writeTURN(b *strings.Builder, t *TURNResult) {
+	auth := "no answer"
+	switch t.Auth.Status {
+	case AuthOK, AuthStaleNonce:
+		auth = strings.ReplaceAll(string(t.Auth.Status), "-", " ")
+	case AuthRejected:
+		auth = fmt.Sprintf("rejected: %d after credentials", t.Auth.Code)
+	case AuthError:
+		auth = strings.TrimSpace(fmt.Sprintf("error %d %s", t.Auth.Code, t.Auth.Reason))
+	}
+	if t.Auth.Realm != "" {
+		auth += fmt.Sprintf(" (%s credentials, realm %q)", t.Auth.Mechanism, t.Auth.Realm)
+	} else if t.Auth.Status != "" {
+		auth += fmt.Sprintf(" (%s credentials)", t.Auth.Mechanism)
+	}
+	fmt.Fprintf(b, "    turn auth:    %s\n", auth)
+	if t.Relayed.IsValid() {
+		fmt.Fprintf(b, "    turn relayed: %s (%s)\n", t.Relayed, t.RelayedClass)
+	}
+	relay := strings.ReplaceAll(string(t.Relay.Status), "-", " ")
+	if t.Relay.Status == RelayWorks {
+		relay += fmt.Sprintf(", round trip %s through the relay (peer %s)", t.Relay.RTT.Round(time.Microsecond), t.Relay.Peer)
+	} else if t.Auth.Status == AuthOK || t.Auth.Status == AuthStaleNonce {
+		relay += ": " + t.Relay.Detail
+	}
+	fmt.Fprintf(b, "    turn relay:   %s\n", relay)
+	if t.Relayed.IsValid() && !t.Released {
+		fmt.Fprintf(b, "    turn release: failed, the allocation stays until it expires (%s): %s\n", t.Lifetime, t.ReleaseError)
+	}
 }
 
 // writeFindings lists findings under the verdict, most severe first, each

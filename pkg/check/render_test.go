@@ -3,11 +3,13 @@ package check
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/stund/stund/internal/golden"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stund/stund/internal/golden"
+	"github.com/stund/stund/internal/stuncheck/turn"
 )
 
 // sampleReport is a fixed report: a load balancer that masquerades UDP and
@@ -99,5 +101,102 @@ func TestGoldenText(t *testing.T) {
 			}
 			golden.Assert(t, tc.file, buf.Bytes())
 		})
+	}
+}
+
+// sampleTURNReport is a fixed report of TURN probes: a working relay
+// behind the load balancer over UDP, a relayed pod IP over TCP, and
+// rejected credentials over TLS.
+func sampleTURNReport() *Report {
+	ap := netip.MustParseAddrPort
+	public := netip.MustParseAddr("203.0.113.10")
+	lb := ap("198.51.100.7:3478")
+	probes := []Probe{
+		{Target: "turn:turn.example.com", Address: lb, Transport: UDP, Family: IPv4,
+			Local: ap("192.168.1.20:51000"), Mapped: ap("203.0.113.10:51000"), RTT: 2100 * time.Microsecond, Software: "Coturn-4.6.1",
+			TURN: &TURNResult{Auth: TURNAuth{Status: AuthOK, Mechanism: "rest", Realm: "example.com"},
+				Relayed: ap("198.51.100.7:49160"), Lifetime: 600 * time.Second, Released: true,
+				Relay: TURNRelay{Status: RelayWorks, Peer: ap("203.0.113.10:51001"), RTT: 4321 * time.Microsecond}}},
+		{Target: "turn:turn.example.com", Address: lb, Transport: TCP, Family: IPv4,
+			Local: ap("192.168.1.20:51002"), Mapped: ap("203.0.113.10:51002"), RTT: 3 * time.Millisecond, Software: "Coturn-4.6.1",
+			TURN: &TURNResult{Auth: TURNAuth{Status: AuthStaleNonce, Mechanism: "rest", Realm: "example.com"},
+				Relayed: ap("10.244.1.7:49161"), Lifetime: 600 * time.Second, Released: true,
+				Relay: TURNRelay{Status: RelayUnreachable, Peer: ap("203.0.113.10:51003")}}},
+		{Target: "turns:turn.example.com", Address: ap("198.51.100.7:5349"), Transport: TLS, Family: IPv4, PublicIP: public,
+			TURN: &TURNResult{Auth: TURNAuth{Status: AuthRejected, Mechanism: "rest", Realm: "example.com", Code: 401, Reason: "Unauthorized"},
+				Relay: TURNRelay{Status: RelayNotTested, Detail: "No allocation to relay through."}}},
+	}
+	for i := range probes[:2] {
+		p := &probes[i]
+		p.PublicIP = public
+		t := p.TURN
+		t.RelayedClass, t.RelayedDetail = classifyRelayed(t.Relayed.Addr(), p.Address.Addr())
+		t.Relay.Detail = relayOutcome(turn.Relay{Status: turn.RelayStatus(t.Relay.Status), Peer: t.Relay.Peer, RTT: t.Relay.RTT, Failed: turn.LegToRelay},
+			t.RelayedClass, t.Relayed).Detail
+		p.Judgement = judgeTURN(judge(observation{Mapped: p.Mapped, Local: p.Local, Target: p.Address, Public: public}), t)
+	}
+	probes[2].Judgement = Judgement{Verdict: Failed, Reason: ReasonCredentialsRejected,
+		Detail: `The server rejected the credentials (401 Unauthorized after they were sent, realm "example.com").`,
+		Hint:   "Credentials rejected: check the shared secret (coturn static-auth-secret, use-auth-secret) and the server's clock: REST credentials expire, and a server whose clock is ahead sees them as expired."}
+	rep := &Report{
+		PublicIPs: []PublicIP{{Family: IPv4, IP: public, Source: SourceExpectIP, Detail: "given with --expect-ip"}},
+		Probes:    probes,
+	}
+	rep.Verdict = worst(probes[0].Verdict, probes[1].Verdict, probes[2].Verdict)
+
+	return rep
+}
+
+func TestGoldenTURN(t *testing.T) {
+	rep := sampleTURNReport()
+	var txt, js bytes.Buffer
+	if err := rep.WriteText(&txt, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	golden.Assert(t, "report.turn.golden.txt", txt.Bytes())
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	golden.Assert(t, "report.turn.golden.json", js.Bytes())
+
+	var doc struct {
+		Verdict string `json:"verdict"`
+		Probes  []struct {
+			Reason string `json:"reason"`
+			TURN   *struct {
+				Auth struct {
+					Status *string `json:"status"`
+					Code   *int    `json:"code"`
+				} `json:"auth"`
+				Relayed *struct {
+					Address string `json:"address"`
+					Class   string `json:"class"`
+				} `json:"relayed"`
+				Relay struct {
+					Status string   `json:"status"`
+					RTTms  *float64 `json:"rtt_ms"`
+				} `json:"relay"`
+				Released bool `json:"released"`
+			} `json:"turn"`
+		} `json:"probes"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Verdict != "failed" || len(doc.Probes) != 3 {
+		t.Fatalf("verdict %s, %d probes", doc.Verdict, len(doc.Probes))
+	}
+	p0, p1, p2 := doc.Probes[0], doc.Probes[1], doc.Probes[2]
+	if *p0.TURN.Auth.Status != "ok" || p0.TURN.Relayed.Class != "load-balancer" || p0.TURN.Relay.Status != "works" || *p0.TURN.Relay.RTTms != 4.321 || !p0.TURN.Released {
+		t.Errorf("probe 0: %+v", p0.TURN)
+	}
+	if p1.Reason != "relayed-private-address" || p1.TURN.Relayed.Class != "private" || *p1.TURN.Auth.Status != "stale-nonce-recovered" {
+		t.Errorf("probe 1: %s %+v", p1.Reason, p1.TURN)
+	}
+	if p2.Reason != "credentials-rejected" || *p2.TURN.Auth.Status != "rejected" || *p2.TURN.Auth.Code != 401 || p2.TURN.Relayed != nil || p2.TURN.Relay.Status != "not-tested" {
+		t.Errorf("probe 2: %s %+v", p2.Reason, p2.TURN)
+	}
+	if !strings.Contains(txt.String(), "external-ip=<LB IP>/<pod IP>") {
+		t.Error("the text does not give the external-ip fix")
 	}
 }

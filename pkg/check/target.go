@@ -11,13 +11,33 @@ import (
 // DefaultPort is the STUN port used when a target names none (RFC 8489).
 const DefaultPort = 3478
 
-// Transport is a STUN transport: "udp" or "tcp".
+// DefaultTLSPort is the port of a turns: target that names none (RFC 8656).
+const DefaultTLSPort = 5349
+
+// Transport is a STUN transport: "udp" or "tcp", or "tls" for turns:
+// targets.
 type Transport string
 
 // The transports a check probes.
 const (
 	UDP Transport = "udp"
 	TCP Transport = "tcp"
+	// TLS is TLS over TCP, the transport of turns: targets only; it is
+	// probed when Config.Transports has TCP.
+	TLS Transport = "tls"
+)
+
+// Scheme says what kind of server a target is.
+type Scheme string
+
+// Schemes of targets.
+const (
+	// SchemeSTUN is a STUN server: host[:port] or stun:host[:port].
+	SchemeSTUN Scheme = "stun"
+	// SchemeTURN is a TURN server reached over UDP or TCP (turn: URI).
+	SchemeTURN Scheme = "turn"
+	// SchemeTURNS is a TURN server reached over TLS (turns: URI).
+	SchemeTURNS Scheme = "turns"
 )
 
 // Family is an address family as it appears in reports: "ipv4" or "ipv6".
@@ -47,10 +67,16 @@ type Target struct {
 	// Port is the server port.
 	Port uint16
 	// Transports, when set, limits the probes of this target to these
-	// transports (a Service port has one protocol); Config.Transports
-	// still applies.
+	// transports (a Service port has one protocol, a turn: URI may name
+	// one); Config.Transports still applies.
 	Transports []Transport
+	// Scheme is SchemeTURN or SchemeTURNS for TURN servers; empty means
+	// SchemeSTUN.
+	Scheme Scheme
 }
+
+// IsTURN reports whether t is a TURN server (a turn: or turns: URI).
+func (t Target) IsTURN() bool { return t.Scheme == SchemeTURN || t.Scheme == SchemeTURNS }
 
 // IP returns the target's address when Host is an IP literal.
 func (t Target) IP() (netip.Addr, bool) {
@@ -67,11 +93,13 @@ func (t Target) String() string {
 	return net.JoinHostPort(t.Host, strconv.Itoa(int(t.Port)))
 }
 
-// ParseTarget parses host, host:port, [v6]:port, a bare IPv6 literal, or a
-// stun: URI (RFC 7064: stun:host[:port], no "//", no query). The port
-// defaults to 3478. stuns: URIs (STUN over TLS) are rejected: stuncheck
-// probes plain UDP and TCP, which is what a load balancer rewrites.
-// Errors are an *InputError wrapping ErrBadTarget.
+// ParseTarget parses host, host:port, [v6]:port, a bare IPv6 literal, a
+// stun: URI (RFC 7064: stun:host[:port], no "//", no query), or a TURN URI
+// (RFC 7065: turn:host[:port][?transport=udp|tcp], turns:host[:port]
+// [?transport=tcp]). The port defaults to 3478, 5349 for turns:. stuns:
+// URIs (STUN over TLS) are rejected: stuncheck probes plain UDP and TCP,
+// which is what a load balancer rewrites; turns:?transport=udp (DTLS) is
+// rejected too. Errors are an *InputError wrapping ErrBadTarget.
 func ParseTarget(s string) (Target, error) {
 	t := Target{Input: s}
 	rest := strings.TrimSpace(s)
@@ -81,11 +109,13 @@ func ParseTarget(s string) (Target, error) {
 	if scheme, after, ok := strings.Cut(rest, ":"); ok && isScheme(scheme) && !allDigits(after) {
 		switch strings.ToLower(scheme) {
 		case "stun":
+		case "turn", "turns":
+			return parseTURN(s, Scheme(strings.ToLower(scheme)), after)
 		case "stuns":
 			return t, badTarget(s, "stuns: (STUN over TLS) is not supported; "+
 				"stuncheck probes plain UDP and TCP: use stun:HOST[:PORT] with the server's plain port")
 		default:
-			return t, badTarget(s, fmt.Sprintf("unsupported scheme %q (want host[:port] or stun:host[:port])", scheme))
+			return t, badTarget(s, fmt.Sprintf("unsupported scheme %q (want host[:port], stun:host[:port], turn:host[:port] or turns:host[:port])", scheme))
 		}
 		if strings.HasPrefix(after, "//") {
 			return t, badTarget(s, fmt.Sprintf("a stun: URI has no \"//\" (RFC 7064): write stun:%s", strings.TrimPrefix(after, "//")))
@@ -102,6 +132,61 @@ func ParseTarget(s string) (Target, error) {
 	t.Host, t.Port = host, port
 
 	return t, nil
+}
+
+// parseTURN parses what follows "turn:" or "turns:" in s.
+func parseTURN(s string, scheme Scheme, rest string) (Target, error) {
+	t := Target{Input: s, Scheme: scheme}
+	form := string(scheme) + ":HOST[:PORT][?transport=udp|tcp]"
+	if scheme == SchemeTURNS {
+		form = "turns:HOST[:PORT][?transport=tcp]"
+	}
+	if strings.HasPrefix(rest, "//") {
+		return t, badTarget(s, fmt.Sprintf("a %s: URI has no \"//\" (RFC 7065): write %s:%s", scheme, scheme, strings.TrimPrefix(rest, "//")))
+	}
+	hostPort, query, hasQuery := strings.Cut(rest, "?")
+	if strings.ContainsAny(hostPort, "#/@") || strings.Contains(query, "#") {
+		return t, badTarget(s, "a "+string(scheme)+": URI is "+form)
+	}
+	if hasQuery {
+		key, val, _ := strings.Cut(query, "=")
+		if !strings.EqualFold(key, "transport") || strings.Contains(val, "&") {
+			return t, badTarget(s, fmt.Sprintf("unknown query %q: the only one is ?transport= (%s)", query, form))
+		}
+		switch tr := Transport(strings.ToLower(val)); {
+		case tr == TCP && scheme == SchemeTURNS:
+			t.Transports = []Transport{TLS}
+		case tr == UDP && scheme == SchemeTURNS:
+			return t, badTarget(s, "turns: over UDP is DTLS, which stuncheck does not test: use turns:HOST[:PORT] (TLS over TCP) or turn:HOST[:PORT]?transport=udp")
+		case tr == UDP || tr == TCP:
+			t.Transports = []Transport{tr}
+		default:
+			return t, badTarget(s, fmt.Sprintf("transport %q: want udp or tcp (%s)", val, form))
+		}
+	} else if scheme == SchemeTURNS {
+		t.Transports = []Transport{TLS}
+	}
+	host, port, err := splitHostPort(hostPort)
+	if err != nil {
+		return t, badTarget(s, err.Error())
+	}
+	if scheme == SchemeTURNS && !hasPort(hostPort) {
+		port = DefaultTLSPort
+	}
+	t.Host, t.Port = host, port
+
+	return t, nil
+}
+
+// hasPort reports whether host[:port] text names a port.
+func hasPort(s string) bool {
+	if strings.HasPrefix(s, "[") {
+		_, tail, _ := strings.Cut(s, "]")
+
+		return strings.HasPrefix(tail, ":")
+	}
+
+	return strings.Count(s, ":") == 1
 }
 
 // badTarget is the error for target s, which does not parse because of why.

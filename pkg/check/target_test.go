@@ -2,6 +2,8 @@ package check
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -11,6 +13,11 @@ func TestParseTarget(t *testing.T) {
 		wantHost string
 		wantPort uint16
 		wantErr  bool
+		// wantScheme and wantTransports are checked when set.
+		wantScheme     Scheme
+		wantTransports []Transport
+		// wantMsg is part of the error message people read.
+		wantMsg string
 	}{
 		{in: "198.51.100.7", wantHost: "198.51.100.7", wantPort: 3478},
 		{in: "198.51.100.7:3479", wantHost: "198.51.100.7", wantPort: 3479},
@@ -29,7 +36,23 @@ func TestParseTarget(t *testing.T) {
 		{in: "stuns:stun.example.com", wantErr: true},
 		{in: "stun://stun.example.com", wantErr: true},
 		{in: "stun:stun.example.com?transport=udp", wantErr: true},
-		{in: "turn:stun.example.com", wantErr: true},
+		{in: "turn:turn.example.com", wantHost: "turn.example.com", wantPort: 3478, wantScheme: SchemeTURN},
+		{in: "TURN:198.51.100.7:3479?transport=udp", wantHost: "198.51.100.7", wantPort: 3479, wantScheme: SchemeTURN, wantTransports: []Transport{UDP}},
+		{in: "turn:[2001:db8::7]?transport=TCP", wantHost: "2001:db8::7", wantPort: 3478, wantScheme: SchemeTURN, wantTransports: []Transport{TCP}},
+		{in: "turns:turn.example.com", wantHost: "turn.example.com", wantPort: 5349, wantScheme: SchemeTURNS, wantTransports: []Transport{TLS}},
+		{in: "turns:turn.example.com:443?transport=tcp", wantHost: "turn.example.com", wantPort: 443, wantScheme: SchemeTURNS, wantTransports: []Transport{TLS}},
+		{in: "turns:[2001:db8::7]", wantHost: "2001:db8::7", wantPort: 5349, wantScheme: SchemeTURNS},
+		{in: "turns:2001:db8::7", wantHost: "2001:db8::7", wantPort: 5349, wantScheme: SchemeTURNS},
+		{in: "turn://turn.example.com", wantErr: true, wantMsg: `no "//"`},
+		{in: "turn:turn.example.com?transport=sctp", wantErr: true, wantMsg: "want udp or tcp"},
+		{in: "turn:turn.example.com?transport=", wantErr: true, wantMsg: "want udp or tcp"},
+		{in: "turn:turn.example.com?proto=udp", wantErr: true, wantMsg: "the only one is ?transport="},
+		{in: "turn:turn.example.com?transport=udp&x=1", wantErr: true, wantMsg: "the only one is ?transport="},
+		{in: "turns:turn.example.com?transport=udp", wantErr: true, wantMsg: "DTLS"},
+		{in: "turn:alice@turn.example.com", wantErr: true, wantMsg: "turn:HOST[:PORT][?transport=udp|tcp]"},
+		{in: "turn:", wantErr: true, wantMsg: "empty host"},
+		{in: "turn:turn.example.com:0", wantErr: true, wantMsg: "1 to 65535"},
+		{in: "turns:turn.example.com/path", wantErr: true},
 		{in: "", wantErr: true},
 		{in: "host:", wantErr: true},
 		{in: "host:0", wantErr: true},
@@ -52,6 +75,9 @@ func TestParseTarget(t *testing.T) {
 				if !errors.Is(err, ErrBadTarget) || !errors.As(err, &ie) || ie.Input != tc.in {
 					t.Fatalf("ParseTarget(%q) = %+v, %v; want an *InputError for %q wrapping ErrBadTarget", tc.in, got, err, tc.in)
 				}
+				if !strings.Contains(err.Error(), tc.wantMsg) {
+					t.Errorf("error %q does not say %q", err, tc.wantMsg)
+				}
 
 				return
 			}
@@ -61,6 +87,12 @@ func TestParseTarget(t *testing.T) {
 			if got.Host != tc.wantHost || got.Port != tc.wantPort || got.Input != tc.in {
 				t.Errorf("got %+v, want host %s port %d", got, tc.wantHost, tc.wantPort)
 			}
+			if tc.wantScheme != "" && got.Scheme != tc.wantScheme {
+				t.Errorf("scheme %q, want %q", got.Scheme, tc.wantScheme)
+			}
+			if tc.wantTransports != nil && !slices.Equal(got.Transports, tc.wantTransports) {
+				t.Errorf("transports %v, want %v", got.Transports, tc.wantTransports)
+			}
 		})
 	}
 }
@@ -68,7 +100,7 @@ func TestParseTarget(t *testing.T) {
 // FuzzParseTarget checks that the target parser never panics and that what
 // it accepts prints back to something it accepts with the same meaning.
 func FuzzParseTarget(f *testing.F) {
-	for _, s := range []string{"198.51.100.7", "stun:example.com:3479", "[2001:db8::7]:3478", "::1", "stuns:x", "a:b:c"} {
+	for _, s := range []string{"198.51.100.7", "stun:example.com:3479", "[2001:db8::7]:3478", "::1", "stuns:x", "a:b:c", "turn:x?transport=udp", "turns:[::1]:5349"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -279,29 +279,37 @@ func TestDiagnose(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cl := &Cluster{Service: tc.svc, Slices: derefAll(tc.slices), Nodes: derefAll(tc.nodes), NodesErr: tc.nodesErr}
-			fs := Diagnose(cl, tc.probes)
-			got := []string{}
-			for _, f := range fs {
-				got = append(got, f.ID+":"+string(f.Severity))
-				if f.Message == "" || f.Fix == "" {
-					t.Errorf("%s without a message or a fix", f.ID)
-				}
-				for _, m := range tc.mention[f.ID] {
-					if !strings.Contains(f.Message+" "+f.Fix, m) {
-						t.Errorf("%s does not mention %q:\n%s\nfix: %s", f.ID, m, f.Message, f.Fix)
-					}
-				}
-				for _, m := range tc.avoid[f.ID] {
-					if strings.Contains(f.Message+" "+f.Fix, m) {
-						t.Errorf("%s mentions %q:\n%s\nfix: %s", f.ID, m, f.Message, f.Fix)
-					}
-				}
-			}
+			got := checkFindings(t, Diagnose(cl, tc.probes), tc.mention, tc.avoid)
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("findings %q, want %q", got, tc.want)
 			}
 		})
 	}
+}
+
+// checkFindings returns the findings as id:severity, and checks that each
+// has a message and a fix that mention what it must and avoid what it must
+// not (both by finding id).
+func checkFindings(t *testing.T, fs []check.Finding, mention, avoid map[string][]string) []string {
+	t.Helper()
+	got := []string{}
+	for _, f := range fs {
+		got = append(got, f.ID+":"+string(f.Severity))
+		if f.Message == "" || f.Fix == "" {
+			t.Errorf("%s without a message or a fix", f.ID)
+		}
+		for _, m := range mention[f.ID] {
+			if !strings.Contains(f.Message+" "+f.Fix, m) {
+				t.Errorf("%s does not mention %q:\n%s\nfix: %s", f.ID, m, f.Message, f.Fix)
+			}
+		}
+		for _, m := range avoid[f.ID] {
+			if strings.Contains(f.Message+" "+f.Fix, m) {
+				t.Errorf("%s mentions %q:\n%s\nfix: %s", f.ID, m, f.Message, f.Fix)
+			}
+		}
+	}
+	return got
 }
 
 func TestTargets(t *testing.T) {

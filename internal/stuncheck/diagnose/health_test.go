@@ -413,23 +413,7 @@ func TestDiagnoseHealthCheck(t *testing.T) {
 				Service: clustertest.Service("stund", clustertest.Local, clustertest.UDPOnly, clustertest.Ingress("198.51.100.7")),
 				Slices:  derefAll(tc.slices), Nodes: derefAll(threeNodes), HealthChecks: tc.checks,
 			}
-			var got []string
-			for _, f := range Diagnose(cl, tc.probes) {
-				got = append(got, f.ID+":"+string(f.Severity))
-				if f.Message == "" || f.Fix == "" {
-					t.Errorf("%s without a message or a fix", f.ID)
-				}
-				for _, m := range tc.mention[f.ID] {
-					if !strings.Contains(f.Message+" "+f.Fix, m) {
-						t.Errorf("%s does not mention %q:\n%s\nfix: %s", f.ID, m, f.Message, f.Fix)
-					}
-				}
-				for _, m := range tc.avoid[f.ID] {
-					if strings.Contains(f.Message+" "+f.Fix, m) {
-						t.Errorf("%s mentions %q:\n%s\nfix: %s", f.ID, m, f.Message, f.Fix)
-					}
-				}
-			}
+			got := checkFindings(t, Diagnose(cl, tc.probes), tc.mention, tc.avoid)
 			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
 				t.Errorf("findings %q, want %q", got, tc.want)
 			}
