@@ -83,9 +83,10 @@ unit: $(HELM) image
 race:
 	$(GO) test -count=1 -race -timeout 20m ./pkg/... ./cmd/... $$($(GO) list ./internal/... | grep -v -e /charttest -e /imagetest)
 
-e2e: $(HELM) $(KUBE_TOOLS)
+# The real node (TestRealNode*) runs the chart from the tarballs of `make image`.
+e2e: $(HELM) $(KUBE_TOOLS) image
 	@if [ "$$(id -u)" -ne 0 ]; then echo "the e2e lab needs root (network namespaces): sudo make e2e" >&2; exit 1; fi
-	STUND_HELM=$(HELM) STUND_KUBE_BIN=$(CURDIR)/bin $(GO) test -count=1 -timeout 30m -tags e2e ./e2e/...
+	STUND_HELM=$(HELM) STUND_KUBE_BIN=$(CURDIR)/bin STUND_IMAGE_DIR=$(IMAGE_OUT) $(GO) test -count=1 -timeout 30m -tags e2e ./e2e/...
 
 # The socket-level packages many times over, plainly and under the race
 # detector: a test that fails one run in twenty blocks landings at random.
