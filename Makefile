@@ -94,7 +94,7 @@ e2e: $(HELM) $(KUBE_TOOLS) image
 # STRESS_RUN=TestName to dig into one test.
 STRESS_COUNT ?= 20
 STRESS_RUN ?= .
-STRESS_PKGS ?= ./internal/stund/server ./internal/stund/admin ./internal/stuncheck/client ./internal/stuncheck/load ./pkg/check ./cmd/stund ./cmd/stuncheck
+STRESS_PKGS ?= ./internal/stund/server ./internal/stund/admin ./internal/stuncheck/client ./internal/stuncheck/load ./internal/stuncheck/turn ./internal/stuncheck/exporter ./pkg/check ./cmd/stund ./cmd/stuncheck
 stress:
 	$(GO) test -count=$(STRESS_COUNT) -run '$(STRESS_RUN)' -timeout 60m $(STRESS_PKGS)
 	$(GO) test -count=$(STRESS_COUNT) -run '$(STRESS_RUN)' -race -timeout 90m $(STRESS_PKGS)
