@@ -242,6 +242,7 @@ const checkTimeout = 15 * time.Second
 // pageTarget is what the check page logged about one target.
 type pageTarget struct {
 	URL, Verdict, Reason, Mapped string
+	Relay                        string   // a TURN server's relay candidate, IP:port, or "-"
 	Errors                       []string // icecandidateerror codes
 }
 
@@ -253,7 +254,7 @@ type pageResult struct {
 
 var (
 	pageVerdictLine = regexp.MustCompile(`"stuncheck verdict: ([a-z]+)"`)
-	pageTargetLine  = regexp.MustCompile(`"stuncheck target: (\S+) verdict=(\S+) reason=(\S+) mapped=(\S+) errors=(\S+)"`)
+	pageTargetLine  = regexp.MustCompile(`"stuncheck target: (\S+) verdict=(\S+) reason=(\S+) mapped=(\S+) relay=(\S+) errors=(\S+)"`)
 )
 
 // runCheckPage runs headless Chromium in h's namespace on pageURL (the
@@ -298,9 +299,9 @@ func runCheckPage(t testing.TB, h *Host, pageURL string) pageResult {
 			res := pageResult{Verdict: m[1], Targets: map[string]pageTarget{}}
 			var lines []string
 			for _, tm := range pageTargetLine.FindAllStringSubmatch(out, -1) {
-				pt := pageTarget{URL: tm[1], Verdict: tm[2], Reason: tm[3], Mapped: tm[4]}
-				if tm[5] != "-" {
-					pt.Errors = strings.Split(tm[5], ",")
+				pt := pageTarget{URL: tm[1], Verdict: tm[2], Reason: tm[3], Mapped: tm[4], Relay: tm[5]}
+				if tm[6] != "-" {
+					pt.Errors = strings.Split(tm[6], ",")
 				}
 				res.Targets[pt.URL] = pt
 				lines = append(lines, tm[0])

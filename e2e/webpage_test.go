@@ -47,6 +47,10 @@ func TestWebPagePassthrough(t *testing.T) {
 	target := "stun:" + hostPort(ipv4.VIP, stunPort)
 	res := runCheckPage(t, top.Client, checkPageURL(url.Values{"target": {target}, "expect_ip": {ipv4.Public}}))
 	wantPage(t, res, "preserved", target, "preserved", "same-address", ipv4.Public)
+
+	// Without expect_ip and references there is nothing to compare with.
+	res = runCheckPage(t, top.Client, checkPageURL(url.Values{"target": {target}}))
+	wantPage(t, res, "inconclusive", target, "inconclusive", "no-public-ip", ipv4.Public)
 }
 
 // TestWebPageCloudSNAT: the load balancer SNATs to its inside address,
@@ -89,6 +93,27 @@ func TestWebPageTURNWrongPassword(t *testing.T) {
 	wantPage(t, res, "rewritten", target+"?transport=udp", "failed", "credentials-rejected", "")
 	if pt := res.Targets[target+"?transport=udp"]; !slices.Contains(pt.Errors, "401") {
 		t.Errorf("the page shows the errors %v, want 401", pt.Errors)
+	}
+}
+
+// TestWebPageTURN: with the right password and a server that knows its
+// public address, the relay candidate is the VIP and the verdict holds.
+func TestWebPageTURN(t *testing.T) {
+	top := NewTopology(t, TopologyOptions{Mode: Passthrough})
+	top.forwardRelayPorts(ipv4)
+	top.startTURN(t, false, "--external-ip", ipv4.VIP+"/"+ipv4.Pod)
+	top.startExporter(t)
+	target := "turn:" + hostPort(ipv4.VIP, stunPort) + "?transport=udp"
+	page := checkPageURL(url.Values{"target": {target}, "expect_ip": {ipv4.Public}}) +
+		"#" + url.Values{"turn_username": {turnUser}, "turn_credential": {turnPassword}}.Encode()
+	res := runCheckPage(t, top.Client, page)
+	wantPage(t, res, "preserved", target, "preserved", "same-address", ipv4.Public)
+	pt := res.Targets[target]
+	if len(pt.Errors) > 0 {
+		t.Errorf("gathering errors %v", pt.Errors)
+	}
+	if ap, err := netip.ParseAddrPort(pt.Relay); err != nil || ap.Addr().String() != ipv4.VIP {
+		t.Errorf("relay candidate %q, want %s:PORT", pt.Relay, ipv4.VIP)
 	}
 }
 
