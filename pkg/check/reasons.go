@@ -3,6 +3,8 @@ package check
 import (
 	"net/netip"
 	"strings"
+
+	"github.com/stund/stund/internal/netclass"
 )
 
 // ReasonText is the wording of one reason as a template: Detail and Hint
@@ -84,6 +86,29 @@ func ClassTexts() map[string]string {
 		out[string(c)] = describeClass(c, a, sentinelTarget.Addr())
 	}
 	out["target"] = describeClass(classPublic, sentinelTarget.Addr(), sentinelTarget.Addr())
+
+	return out
+}
+
+// AddressRange is one special-purpose block of the IANA registries and the
+// class the verdict rules give the addresses in it. An address in no block
+// is public; in nested blocks, the most specific one counts.
+type AddressRange struct {
+	Prefix string `json:"prefix"`
+	// Class is "public", "private", "cgnat", "link-local", "loopback" or
+	// "special".
+	Class string `json:"class"`
+	// Name is the block's name and prefix, as the texts' {special}.
+	Name string `json:"name"`
+}
+
+// AddressRanges returns the blocks the verdict rules classify addresses
+// by, for renderers that classify addresses themselves.
+func AddressRanges() []AddressRange {
+	var out []AddressRange
+	for _, r := range netclass.Ranges() {
+		out = append(out, AddressRange{Prefix: r.Prefix.String(), Class: string(classOf(r.Category)), Name: r.Name + ", " + r.Prefix.String()})
+	}
 
 	return out
 }

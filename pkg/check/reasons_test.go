@@ -45,3 +45,23 @@ func TestReasonTextsExpand(t *testing.T) {
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestAddressRanges: an address takes the class of the most specific
+// block holding it, as classify says.
+func TestAddressRanges(t *testing.T) {
+	ranges := AddressRanges()
+	for _, s := range []string{"10.1.0.1", "100.64.1.2", "169.254.0.9", "127.0.0.1", "198.18.0.1", "192.0.0.9", "192.0.0.170",
+		"203.0.113.10", "8.8.8.8", "fd00:1::1", "fe80::1", "::1", "2001:db8::7", "ff02::1", "64:ff9b::1"} {
+		ip := netip.MustParseAddr(s)
+		got, bits := "public", -1
+		for _, r := range ranges {
+			p := netip.MustParsePrefix(r.Prefix)
+			if p.Contains(ip) && p.Bits() > bits {
+				got, bits = r.Class, p.Bits()
+			}
+		}
+		if want := string(classify(ip)); got != want {
+			t.Errorf("%s: the ranges say %s, classify %s", s, got, want)
+		}
+	}
+}

@@ -23,11 +23,13 @@ const placeholder = "__STUNCHECK_TEXTS__"
 type Texts struct {
 	Reasons map[check.Reason]check.ReasonText `json:"reasons"`
 	Classes map[string]string                 `json:"classes"`
+	Ranges  []check.AddressRange              `json:"ranges"`
 }
 
-// CurrentTexts returns the texts of this build's verdict rules.
+// CurrentTexts returns the texts and address blocks of this build's
+// verdict rules.
 func CurrentTexts() Texts {
-	return Texts{Reasons: check.ReasonTexts(), Classes: check.ClassTexts()}
+	return Texts{Reasons: check.ReasonTexts(), Classes: check.ClassTexts(), Ranges: check.AddressRanges()}
 }
 
 // Page returns the page with the verdict wording of pkg/check embedded.
