@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -232,4 +233,86 @@ func formatCandidates(cands []iceCandidate) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// checkTimeout bounds Chromium's start and the check page's run: the page
+// gathers for at most 8s.
+const checkTimeout = 15 * time.Second
+
+// pageTarget is what the check page logged about one target.
+type pageTarget struct {
+	URL, Verdict, Reason, Mapped string
+	Relay                        string   // a TURN server's relay candidate, IP:port, or "-"
+	Errors                       []string // icecandidateerror codes
+}
+
+// pageResult is what the check page logged when it was done.
+type pageResult struct {
+	Verdict string
+	Targets map[string]pageTarget
+}
+
+var (
+	pageVerdictLine = regexp.MustCompile(`"stuncheck verdict: ([a-z]+)"`)
+	pageTargetLine  = regexp.MustCompile(`"stuncheck target: (\S+) verdict=(\S+) reason=(\S+) mapped=(\S+) relay=(\S+) errors=(\S+)"`)
+)
+
+// runCheckPage runs headless Chromium in h's namespace on pageURL (the
+// check page of stuncheck exporter or stuncheck web) and returns what the
+// page logged to the console, read from Chromium's log on stderr: a line
+// per target and the verdict line. The page sends nothing anywhere. The
+// test fails unless the verdict line comes within checkTimeout.
+func runCheckPage(t testing.TB, h *Host, pageURL string) pageResult {
+	t.Helper()
+	requireTool(t, "chromium", "chromium")
+	dir, err := os.MkdirTemp("", "stund-e2e-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("remove Chromium's profile: %v", err)
+		}
+	}()
+	args := []string{"HOME=" + dir, "XDG_CONFIG_HOME=" + dir, "XDG_CACHE_HOME=" + dir, "chromium"}
+	args = append(args, chromiumFlags...)
+	args = append(args, "--enable-logging=stderr", "--v=0", "--user-data-dir="+dir, pageURL)
+	start := time.Now()
+	p := h.Start("env", args...)
+	p.Name = h.Role + "/chromium"
+	defer func() {
+		if err := stopChromium(h, p, dir); err != nil {
+			t.Errorf("%s: stop Chromium: %v", h.Role, err)
+		}
+	}()
+	deadline := time.After(checkTimeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			out := p.Output()
+			m := pageVerdictLine.FindStringSubmatch(out)
+			if m == nil {
+				continue
+			}
+			res := pageResult{Verdict: m[1], Targets: map[string]pageTarget{}}
+			var lines []string
+			for _, tm := range pageTargetLine.FindAllStringSubmatch(out, -1) {
+				pt := pageTarget{URL: tm[1], Verdict: tm[2], Reason: tm[3], Mapped: tm[4], Relay: tm[5]}
+				if tm[6] != "-" {
+					pt.Errors = strings.Split(tm[6], ",")
+				}
+				res.Targets[pt.URL] = pt
+				lines = append(lines, tm[0])
+			}
+			t.Logf("%s: the check page said %s after %s:\n\t%s", h.Role, res.Verdict,
+				time.Since(start).Round(time.Millisecond), strings.Join(lines, "\n\t"))
+			return res
+		case <-p.done:
+			t.Fatalf("%s: Chromium exited before the check page's verdict: %v\n%s", h.Role, p.err, tail(p.Output(), 4000))
+		case <-deadline:
+			t.Fatalf("%s: no verdict from the check page after %s\n%s", h.Role, checkTimeout, tail(p.Output(), 4000))
+		}
+	}
 }

@@ -29,6 +29,7 @@ var docTables = []struct {
 }{
 	{docsPage, "<!-- flags: stuncheck --help -->", nil, nil},
 	{docsPage, "<!-- flags: stuncheck load --help -->", []string{"load"}, nil},
+	{docsPage, "<!-- flags: stuncheck web --help -->", []string{"web"}, nil},
 	{"../../docs/exporter.md", "<!-- flags: stuncheck exporter --help -->", []string{"exporter"}, []string{"unexpected-argument"}},
 }
 

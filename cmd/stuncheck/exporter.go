@@ -29,6 +29,8 @@ Endpoints:
                          module's; stuncheck_probe_success and the verdicts
   /metrics               the exporter's own metrics
   /healthz               200 while the exporter runs
+  /check?target=T        the check in the visitor's browser (stuncheck web
+                         writes the same page to a file)
   /                      the modules and the last probes
   POST /-/reload         reads --config again (as SIGHUP does); a refused
                          file keeps the configuration in use

@@ -35,6 +35,7 @@ const usageText = `Usage: stuncheck [flags] TARGET...
        stuncheck [flags] [--kubeconfig FILE] [--context NAME] [-n NAMESPACE] svc/NAME
        stuncheck load [flags] TARGET      (load test; see stuncheck load --help)
        stuncheck exporter [flags]         (Prometheus prober; see stuncheck exporter --help)
+       stuncheck web --out FILE           (browser check page; see stuncheck web --help)
 
 Tells whether the path to a STUN server (a load balancer in front of it,
 usually) preserves your source IP. It sends STUN Binding requests over UDP
@@ -133,6 +134,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, color boo
 	}
 	if len(args) > 0 && args[0] == "exporter" {
 		return runExporter(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "web" {
+		return runWeb(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("stuncheck", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

@@ -28,7 +28,12 @@ const (
 // 2001:db8::/32) are public: they stand for real addresses in examples and
 // labs.
 func classify(ip netip.Addr) class {
-	switch netclass.Categorize(ip) {
+	return classOf(netclass.Categorize(ip))
+}
+
+// classOf maps the shared address taxonomy onto the verdict rules' classes.
+func classOf(c netclass.Category) class {
+	switch c {
 	case netclass.Public, netclass.Documentation:
 		return classPublic
 	case netclass.Private:

@@ -195,15 +195,7 @@ func (c *Checker) turnProbe(ctx context.Context, p *Probe, serverName string) {
 	t.Auth.Code, t.Auth.Reason = res.Auth.Code, res.Auth.Reason
 	switch res.Auth.Status {
 	case turn.AuthRejected:
-		p.Judgement = Judgement{Verdict: Failed, Reason: ReasonCredentialsRejected,
-			Detail: fmt.Sprintf("The server rejected the credentials (401 %s after they were sent, realm %q).", res.Auth.Reason, res.Auth.Realm)}
-		if c.cfg.TURN.Secret != "" {
-			p.Hint = "Credentials rejected: check the shared secret (coturn static-auth-secret, use-auth-secret) and the server's clock: " +
-				"REST credentials expire, and a server whose clock is ahead sees them as expired."
-		} else {
-			p.Hint = "Credentials rejected: check --turn-user and --turn-password against the server's users (coturn lt-cred-mech and user=NAME:PASSWORD) in realm " +
-				fmt.Sprintf("%q.", res.Auth.Realm)
-		}
+		p.Judgement = rejected(res.Auth.Reason, res.Auth.Realm, c.cfg.TURN.Secret != "")
 
 		return
 	case turn.AuthError:
@@ -238,6 +230,22 @@ func allocateErrorHint(code int) string {
 	default:
 		return "See the server's log for why it refused the allocation."
 	}
+}
+
+// rejected is the judgement of credentials that the server answered
+// with 401 after they were sent.
+func rejected(reason, realm string, rest bool) Judgement {
+	j := Judgement{Verdict: Failed, Reason: ReasonCredentialsRejected,
+		Detail: fmt.Sprintf("The server rejected the credentials (401 %s after they were sent, realm %q).", reason, realm)}
+	if rest {
+		j.Hint = "Credentials rejected: check the shared secret (coturn static-auth-secret, use-auth-secret) and the server's clock: " +
+			"REST credentials expire, and a server whose clock is ahead sees them as expired."
+	} else {
+		j.Hint = "Credentials rejected: check --turn-user and --turn-password against the server's users (coturn lt-cred-mech and user=NAME:PASSWORD) in realm " +
+			fmt.Sprintf("%q.", realm)
+	}
+
+	return j
 }
 
 // classifyRelayed names the kind of relayed address ip is, seen from a

@@ -208,8 +208,8 @@ func (e *Exporter) Reload() error {
 	return nil
 }
 
-// Handler returns the endpoints: /probe, /metrics, /healthz, /-/reload
-// and the page at /.
+// Handler returns the endpoints: /probe, /metrics, /healthz, /-/reload,
+// the browser check at /check and the page at /.
 func (e *Exporter) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /probe", e.serveProbe)
@@ -225,6 +225,7 @@ func (e *Exporter) Handler() http.Handler {
 		}
 		_, _ = fmt.Fprintln(w, "reloaded")
 	})
+	mux.HandleFunc("GET /check", serveCheck)
 	mux.HandleFunc("GET /{$}", e.servePage)
 
 	return mux

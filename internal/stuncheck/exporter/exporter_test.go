@@ -18,6 +18,7 @@ import (
 
 	"github.com/pion/logging"
 
+	"github.com/stund/stund/internal/stuncheck/web"
 	"github.com/stund/stund/internal/stund/server"
 	"github.com/stund/stund/internal/stund/server/servertest"
 	"github.com/stund/stund/pkg/check"
@@ -437,6 +438,26 @@ func TestPage(t *testing.T) {
 	}
 	if code, body := get(t, srv.URL+"/healthz", nil); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
+	}
+}
+
+// TestCheckPage: /check is the browser check, byte for byte what
+// stuncheck web writes, whatever the query string names.
+func TestCheckPage(t *testing.T) {
+	_, srv, _ := newTest(t, "modules:\n  default: {}\n", &fakeEngine{}, nil)
+	code, page := get(t, srv.URL+"/check?target=stun:192.0.2.9:3478&expect_ip=203.0.113.10", nil)
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	want, err := web.Page()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page != string(want) {
+		t.Error("/check differs from web.Page()")
+	}
+	if strings.Contains(page, "192.0.2.9") {
+		t.Error("/check echoes its query string: it must run in the browser alone")
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stund/stund/internal/stuncheck/web"
 )
 
 // probeRecord is one probe the page lists.
@@ -109,6 +111,22 @@ func (e *Exporter) servePage(w http.ResponseWriter, _ *http.Request) {
 	}{mods, recs, e.cfg.ConfigFile})
 }
 
+// serveCheck serves the browser check (internal/stuncheck/web): the page
+// runs in the browser and contacts only the servers in its query string.
+func serveCheck(w http.ResponseWriter, _ *http.Request) {
+	page, err := web.Page()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	_, _ = w.Write(page)
+}
+
 var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>stuncheck exporter</title>
@@ -118,6 +136,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <h1>stuncheck exporter</h1>
 <p>Does the path to a STUN server keep the client's source address?
 <a href="/probe?target=stun.example.com">/probe?target=…</a> runs one check;
+<a href="/check">/check</a> runs it in this browser;
 <a href="/metrics">/metrics</a> has the exporter's own metrics; <a href="/healthz">/healthz</a>.</p>
 <h2>Modules</h2>
 <p>{{if .Config}}From {{.Config}} (reload with SIGHUP or POST /-/reload).{{else}}Built in: no --config given.{{end}}</p>
