@@ -337,6 +337,11 @@ func (n *RealNode) startHolder(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// remove kills every process in this mount namespace: it must never be
+	// the one the test itself (and the rest of the machine) runs in.
+	if own, err := os.Readlink("/proc/self/ns/mnt"); err != nil || own == link {
+		t.Fatalf("the node's mount namespace %s is not a private one (the test's is %s, %v)", link, own, err)
+	}
 	n.mountNS = link
 }
 
