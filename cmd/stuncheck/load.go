@@ -52,6 +52,11 @@ Flags:
                          answer on a socket: what a NAT or load balancer must
                          keep), off (only present), auto (local for a loopback
                          TARGET, stable otherwise) (default auto)
+  --request SHAPE        what every request is: bare (a Binding request with no
+                         attributes, 20 bytes: what browsers send to gather
+                         server-reflexive candidates) or fingerprint (with a
+                         FINGERPRINT, 28 bytes, right for each transaction ID,
+                         as clients that add it send) (default bare)
   --batch N              datagrams per recvmmsg/sendmmsg call (default %d)
   --gso=false            send one datagram per request instead of a batch per
                          UDP GSO write (Linux UDP_SEGMENT); the server gets the
@@ -101,6 +106,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", load.DefaultTimeout, "")
 	maxLossText := fs.String("max-loss", "1%", "")
 	mapped := fs.String("mapped", "auto", "")
+	request := fs.String("request", "bare", "")
 	batch := fs.Int("batch", load.DefaultBatch, "")
 	gso := fs.Bool("gso", true, "")
 	var output string
@@ -154,6 +160,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageErr("--mapped %q: want auto, local, stable or off", *mapped)
 	}
+	shape, err := load.ParseRequestShape(*request)
+	if err != nil {
+		return usageErr("--request %q: want bare or fingerprint", *request)
+	}
 	addr, err := resolveTarget(ctx, targets[0])
 	if err != nil {
 		return usageErr("%v", err)
@@ -165,7 +175,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opts := []load.Option{
 		load.WithNetwork(*transport), load.WithConnections(*conns), load.WithWindow(*window),
 		load.WithRate(*rate), load.WithDuration(*duration), load.WithTimeout(*timeout),
-		load.WithBatch(*batch), load.WithGSO(*gso), load.WithMappedCheck(mc), load.WithLoggerFactory(lf),
+		load.WithBatch(*batch), load.WithGSO(*gso), load.WithMappedCheck(mc), load.WithRequest(shape),
+		load.WithLoggerFactory(lf),
 	}
 	live := false
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {

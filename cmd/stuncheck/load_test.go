@@ -25,6 +25,7 @@ type loadJSON struct {
 	InvalidReasons map[string]uint64  `json:"invalid_reasons"`
 	RTTms          map[string]float64 `json:"rtt_ms"`
 	MappedCheck    string             `json:"mapped_check"`
+	Request        string             `json:"request"`
 	Verdict        string             `json:"verdict"`
 }
 
@@ -54,6 +55,9 @@ func TestLoad(t *testing.T) {
 		{"loss above --max-loss", []string{"--window", "1", "--connections", "1", "--timeout", "50ms", "--max-loss", "0", dropper.String()}, 1, "loss", "", ""},
 		{"no answer", []string{"--timeout", "50ms", silent.String()}, 3, "no_response", "", ""},
 		{"text output", []string{good[0].String()}, 0, "", "verdict: ok", ""},
+		{"fingerprint requests", []string{"--request", "fingerprint", good[0].String()}, 0, "ok", `"request": "fingerprint"`, ""},
+		{"fingerprint requests, text", []string{"--request", "fingerprint", good[0].String()}, 0, "", "fingerprint requests (28 bytes)", ""},
+		{"bare requests by default", []string{good[0].String()}, 0, "ok", `"request": "bare"`, ""},
 		{"help", []string{"--help"}, 0, "", "Usage: stuncheck load", ""},
 		{"no target", nil, 2, "", "", "no TARGET given"},
 		{"two targets", []string{"127.0.0.1", "127.0.0.2"}, 2, "", "", "one TARGET only"},
@@ -61,6 +65,7 @@ func TestLoad(t *testing.T) {
 		{"bad transport", []string{"--transport", "sctp", good[0].String()}, 2, "", "", "--transport"},
 		{"bad max-loss", []string{"--max-loss", "5", good[0].String()}, 2, "", "", "--max-loss"},
 		{"bad mapped", []string{"--mapped", "nat", good[0].String()}, 2, "", "", "--mapped"},
+		{"bad request", []string{"--request", "integrity", good[0].String()}, 2, "", "", `--request "integrity": want bare or fingerprint`},
 		{"bad connections", []string{"--connections", "0", good[0].String()}, 2, "", "", "connections 0"},
 		{"bad flag", []string{"--bogus", good[0].String()}, 2, "", "", "bogus"},
 		{"stuns", []string{"stuns:" + good[0].String()}, 2, "", "", "not supported"},

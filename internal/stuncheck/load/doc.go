@@ -3,8 +3,9 @@
 // reports the response rate, the loss and the round-trip-time percentiles.
 //
 // It is built to outrun the server it measures on a single core: UDP
-// sockets are connected and batched with recvmmsg/sendmmsg, requests are a
-// prebuilt 20-byte header where only the transaction ID changes, responses
+// sockets are connected and batched with recvmmsg/sendmmsg, requests are
+// built once (a bare 20-byte Binding request, or one with FINGERPRINT)
+// and only their transaction ID and FINGERPRINT change, responses
 // are validated in place, and latencies go into a fixed-bucket histogram,
 // so nothing is allocated per request.
 //

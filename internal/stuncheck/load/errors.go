@@ -13,7 +13,8 @@ var ErrConfig = errors.New("invalid load configuration")
 type ConfigError struct {
 	// Option names what is refused: the option as its With function
 	// names it, lower case ("connections", "window", "rate", "duration",
-	// "timeout", "batch", "network", "mapped", "progress"), or "target".
+	// "timeout", "batch", "network", "mapped", "request", "spin", "progress"),
+	// or "target".
 	Option string
 	// Value is the refused value.
 	Value any

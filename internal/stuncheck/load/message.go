@@ -3,14 +3,11 @@ package load
 import (
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"net/netip"
 
 	"github.com/stund/stund/internal/wire"
 )
-
-// requestSize is the size of a request: a Binding request with no
-// attributes.
-const requestSize = wire.HeaderSize
 
 // Reason says why a response was invalid.
 type Reason int
@@ -51,25 +48,45 @@ func (r Reason) String() string {
 	return reasonNames[r]
 }
 
-// bareRequest is a Binding request with no attributes and a zero
-// transaction ID, which putRequest copies.
-var bareRequest = func() [requestSize]byte {
-	b := wire.NewBuilder(make([]byte, 0, requestSize), wire.BindingRequest, wire.TransactionID{})
-	raw, _ := b.Finish() // a bare request always encodes
+// A request is the shape of every request of a run: a Binding request
+// built once with a zero transaction ID, which put copies.
+type request struct {
+	raw []byte
+	// fingerprint: the last attribute is FINGERPRINT, recomputed per
+	// request over everything before it.
+	fingerprint bool
+}
 
-	return [requestSize]byte(raw)
-}()
+// newRequest builds the request of the given shape.
+func newRequest(shape RequestShape) request {
+	b := wire.NewBuilder(make([]byte, 0, shape.size()), wire.BindingRequest, wire.TransactionID{})
+	if shape == RequestFingerprint {
+		b.AddFingerprint()
+	}
+	raw, _ := b.Finish() // a Binding request with at most FINGERPRINT always encodes
 
-// putRequest writes a Binding request with the given transaction ID parts
-// into b (requestSize bytes): a copy of bareRequest with its transaction
-// ID, the last bytes of the header, filled in. Copying a request built
-// once costs a fifth of building each one with a wire.Builder.
-func putRequest(b []byte, salt uint32, slot uint32, seq uint32) {
-	copy(b[:requestSize], bareRequest[:])
-	tid := b[requestSize-wire.TransactionIDSize : requestSize]
+	return request{raw: raw, fingerprint: shape == RequestFingerprint}
+}
+
+// size is the request's length in bytes.
+func (q *request) size() int { return len(q.raw) }
+
+// put writes the request with the given transaction ID parts into b
+// (q.size() bytes): a copy of the prebuilt request with its transaction
+// ID, the last bytes of the header, filled in, and FINGERPRINT, if any,
+// computed for that ID. Copying a request built once costs a fifth of
+// building each one with a wire.Builder.
+func (q *request) put(b []byte, salt uint32, slot uint32, seq uint32) {
+	n := copy(b[:len(q.raw)], q.raw)
+	tid := b[wire.HeaderSize-wire.TransactionIDSize : wire.HeaderSize]
 	binary.BigEndian.PutUint32(tid[0:], salt)
 	binary.BigEndian.PutUint32(tid[4:], slot)
 	binary.BigEndian.PutUint32(tid[8:], seq)
+	if q.fingerprint {
+		// RFC 8489 §14.7: the CRC-32 of the message up to the attribute,
+		// with the header's length already counting it, XOR 0x5354554e.
+		binary.BigEndian.PutUint32(b[n-4:n], crc32.ChecksumIEEE(b[:n-wire.FingerprintSize])^wire.FingerprintXOR)
+	}
 }
 
 // parsed is what validation needs from a response.

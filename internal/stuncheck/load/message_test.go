@@ -15,26 +15,45 @@ type testWorker struct {
 	sent [][stun.TransactionIDSize]byte
 }
 
-func newTestWorker(t testing.TB, check MappedCheck, nslots int) *testWorker {
+func newTestWorker(t testing.TB, check MappedCheck, nslots int, opts ...Option) *testWorker {
 	t.Helper()
-	cfg, err := newConfig(nil)
+	cfg, err := newConfig(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &runner{cfg: cfg, start: time.Now()}
+	r := &runner{cfg: cfg, start: time.Now(), req: newRequest(cfg.request)}
 	tw := &testWorker{worker: newWorker(r, 0x01020304, nslots, netip.MustParseAddrPort("127.0.0.1:40000"), check)}
 	tw.flushFn = func(n int) {
 		for i := range n {
-			b := tw.sendBuf[i*requestSize : (i+1)*requestSize]
+			b := tw.sendBuf[i*tw.size : (i+1)*tw.size]
 			m := stun.New()
-			if err := stun.Decode(append([]byte(nil), b...), m); err != nil || m.Type != stun.BindingRequest || len(m.Raw) != 20 {
-				t.Fatalf("request %x is not a bare Binding request: %v", b, err)
+			if err := stun.Decode(append([]byte(nil), b...), m); err != nil || m.Type != stun.BindingRequest {
+				t.Fatalf("request %x is not a Binding request: %v", b, err)
 			}
+			checkShape(t, m, cfg.request)
 			tw.sent = append(tw.sent, m.TransactionID)
 		}
 	}
 
 	return tw
+}
+
+// checkShape fails t unless m is a Binding request of the given shape:
+// no attributes, or FINGERPRINT alone and right for its transaction ID.
+func checkShape(t testing.TB, m *stun.Message, shape RequestShape) {
+	t.Helper()
+	switch shape {
+	case RequestBare:
+		if len(m.Raw) != 20 || len(m.Attributes) != 0 {
+			t.Fatalf("request %x: want 20 bytes and no attributes", m.Raw)
+		}
+	case RequestFingerprint:
+		if len(m.Raw) != 28 || len(m.Attributes) != 1 || stun.Fingerprint.Check(m) != nil {
+			t.Fatalf("request %x: want 28 bytes with a right FINGERPRINT alone: %v", m.Raw, stun.Fingerprint.Check(m))
+		}
+	default:
+		t.Fatalf("unknown shape %s", shape)
+	}
 }
 
 func response(t testing.TB, tid [stun.TransactionIDSize]byte, setters ...stun.Setter) []byte {
@@ -229,43 +248,73 @@ func TestOpenLoopRingEvicts(t *testing.T) {
 	}
 }
 
-// TestHotPathAllocs: sending a request and validating its answer allocate
-// nothing.
-func TestHotPathAllocs(t *testing.T) {
-	w := newTestWorker(t, MappedLocal, 1)
-	w.queue(0, 0)
-	w.flush()
-	resp := response(t, w.sent[0], stun.BindingSuccess, xorAddr("127.0.0.1:40000"), stun.NewSoftware("stund"), stun.Fingerprint)
-	w.flushFn = func(int) {}
-	allocs := testing.AllocsPerRun(1000, func() {
-		// Answer the request in flight, then send the next one with the
-		// same sequence number so that the same answer fits.
-		if w.handle(resp, 5) != 0 {
-			t.Fatal("response not matched")
-		}
-		w.seq = 0
-		w.queue(0, 5)
-		w.flush()
-	})
-	if allocs != 0 {
-		t.Errorf("%g allocations per request", allocs)
+// TestRequestShapes: every request of a shape is that shape, with its
+// own transaction ID and, for fingerprint, the FINGERPRINT of that ID
+// (newTestWorker's flush decodes and checks each one).
+func TestRequestShapes(t *testing.T) {
+	for _, shape := range []RequestShape{RequestBare, RequestFingerprint} {
+		t.Run(shape.String(), func(t *testing.T) {
+			w := newTestWorker(t, MappedLocal, 8, WithRequest(shape), WithBatch(3))
+			for i := range 8 {
+				w.queue(uint32(i), 0)
+			}
+			w.flush()
+			seen := map[[stun.TransactionIDSize]byte]bool{}
+			for _, tid := range w.sent {
+				seen[tid] = true
+			}
+			if len(w.sent) != 8 || len(seen) != 8 {
+				t.Errorf("%d requests with %d transaction IDs, want 8 and 8", len(w.sent), len(seen))
+			}
+		})
 	}
-	if w.c.valid.Load() != 1001 {
-		t.Errorf("%d valid responses, want 1001", w.c.valid.Load())
+}
+
+// TestHotPathAllocs: sending a request and validating its answer allocate
+// nothing, whatever the request's shape.
+func TestHotPathAllocs(t *testing.T) {
+	for _, shape := range []RequestShape{RequestBare, RequestFingerprint} {
+		t.Run(shape.String(), func(t *testing.T) {
+			w := newTestWorker(t, MappedLocal, 1, WithRequest(shape))
+			w.queue(0, 0)
+			w.flush()
+			resp := response(t, w.sent[0], stun.BindingSuccess, xorAddr("127.0.0.1:40000"), stun.NewSoftware("stund"), stun.Fingerprint)
+			w.flushFn = func(int) {}
+			allocs := testing.AllocsPerRun(1000, func() {
+				// Answer the request in flight, then send the next one with
+				// the same sequence number so that the same answer fits.
+				if w.handle(resp, 5) != 0 {
+					t.Fatal("response not matched")
+				}
+				w.seq = 0
+				w.queue(0, 5)
+				w.flush()
+			})
+			if allocs != 0 {
+				t.Errorf("%g allocations per request", allocs)
+			}
+			if w.c.valid.Load() != 1001 {
+				t.Errorf("%d valid responses, want 1001", w.c.valid.Load())
+			}
+		})
 	}
 }
 
 func BenchmarkHandle(b *testing.B) {
-	w := newTestWorker(b, MappedLocal, 1)
-	w.queue(0, 0)
-	w.flush()
-	resp := response(b, w.sent[0], stun.BindingSuccess, xorAddr("127.0.0.1:40000"), stun.NewSoftware("stund"), stun.Fingerprint)
-	w.flushFn = func(int) {}
-	b.ReportAllocs()
-	for b.Loop() {
-		w.handle(resp, 5)
-		w.seq = 0
-		w.queue(0, 5)
-		w.flush()
+	for _, shape := range []RequestShape{RequestBare, RequestFingerprint} {
+		b.Run(shape.String(), func(b *testing.B) {
+			w := newTestWorker(b, MappedLocal, 1, WithRequest(shape))
+			w.queue(0, 0)
+			w.flush()
+			resp := response(b, w.sent[0], stun.BindingSuccess, xorAddr("127.0.0.1:40000"), stun.NewSoftware("stund"), stun.Fingerprint)
+			w.flushFn = func(int) {}
+			b.ReportAllocs()
+			for b.Loop() {
+				w.handle(resp, 5)
+				w.seq = 0
+				w.queue(0, 5)
+				w.flush()
+			}
+		})
 	}
 }

@@ -32,7 +32,9 @@ type udpIO struct {
 	recvF            func(uintptr) bool
 	sendF            func(uintptr) bool
 
-	// gso: the socket has UDP_SEGMENT set to requestSize, so one write of
+	// size is the length of one request in sendBuf.
+	size int
+	// gso: the socket has UDP_SEGMENT set to size, so one write of
 	// several requests back to back leaves as that many datagrams. The
 	// server still receives separate datagrams (the kernel splits them
 	// before they reach its socket), but the generator pays for one trip
@@ -47,8 +49,8 @@ type udpIO struct {
 const maxGSOSegments = 64
 
 // newUDPIO prepares batch receive buffers and send headers pointing at the
-// requests in sendBuf (requestSize bytes each).
-func newUDPIO(conn *net.UDPConn, batch int, sendBuf []byte, gso bool) (*udpIO, error) {
+// requests in sendBuf (size bytes each).
+func newUDPIO(conn *net.UDPConn, batch int, sendBuf []byte, size int, gso bool) (*udpIO, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("raw socket: %w", err)
@@ -56,6 +58,7 @@ func newUDPIO(conn *net.UDPConn, batch int, sendBuf []byte, gso bool) (*udpIO, e
 	u := &udpIO{
 		rc:      rc,
 		sendBuf: sendBuf,
+		size:    size,
 		rhdr:    make([]unix.Mmsghdr, batch),
 		riov:    make([]unix.Iovec, batch),
 		rbuf:    make([]byte, batch*recvSize),
@@ -67,8 +70,8 @@ func newUDPIO(conn *net.UDPConn, batch int, sendBuf []byte, gso bool) (*udpIO, e
 		u.riov[i].SetLen(recvSize)
 		u.rhdr[i].Hdr.Iov = &u.riov[i]
 		u.rhdr[i].Hdr.SetIovlen(1)
-		u.siov[i].Base = &sendBuf[i*requestSize]
-		u.siov[i].SetLen(requestSize)
+		u.siov[i].Base = &sendBuf[i*size]
+		u.siov[i].SetLen(size)
 		u.shdr[i].Hdr.Iov = &u.siov[i]
 		u.shdr[i].Hdr.SetIovlen(1)
 	}
@@ -76,7 +79,7 @@ func newUDPIO(conn *net.UDPConn, batch int, sendBuf []byte, gso bool) (*udpIO, e
 	u.sendF = u.sendmmsg
 	u.writeF = u.write
 	if gso {
-		u.setGSO(requestSize)
+		u.setGSO(size)
 	}
 
 	return u, nil
@@ -93,15 +96,15 @@ func (u *udpIO) setGSO(size int) {
 
 func (u *udpIO) write(fd uintptr) bool {
 	for {
-		r, _, e := unix.Syscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&u.sendBuf[u.off*requestSize])),
-			uintptr(u.cnt*requestSize))
+		r, _, e := unix.Syscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&u.sendBuf[u.off*u.size])),
+			uintptr(u.cnt*u.size))
 		switch e {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
 			return false
 		case 0:
-			u.sn, u.serrno = int(r)/requestSize, 0
+			u.sn, u.serrno = int(r)/u.size, 0
 		default:
 			u.sn, u.serrno = 0, e
 		}
@@ -220,3 +223,6 @@ func (u *udpIO) sendEach(off, n int) (failed int) {
 
 	return failed
 }
+
+// spinSupported: WithSpin works here.
+const spinSupported = true

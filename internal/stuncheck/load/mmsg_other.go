@@ -14,10 +14,11 @@ type udpIO struct {
 	rbuf    []byte
 	n       int
 	sendBuf []byte
+	size    int
 }
 
-func newUDPIO(conn *net.UDPConn, _ int, sendBuf []byte, _ bool) (*udpIO, error) {
-	return &udpIO{conn: conn, rbuf: make([]byte, recvSize), sendBuf: sendBuf}, nil
+func newUDPIO(conn *net.UDPConn, _ int, sendBuf []byte, size int, _ bool) (*udpIO, error) {
+	return &udpIO{conn: conn, rbuf: make([]byte, recvSize), sendBuf: sendBuf, size: size}, nil
 }
 
 func (u *udpIO) recv() (int, error) {
@@ -34,10 +35,13 @@ func (u *udpIO) msg(int) []byte { return u.rbuf[:u.n] }
 
 func (u *udpIO) send(n int) (failed int) {
 	for i := range n {
-		if _, err := u.conn.Write(u.sendBuf[i*requestSize : (i+1)*requestSize]); err != nil {
+		if _, err := u.conn.Write(u.sendBuf[i*u.size : (i+1)*u.size]); err != nil {
 			failed++
 		}
 	}
 
 	return failed
 }
+
+// spinSupported: WithSpin needs recvmmsg, which this system lacks.
+const spinSupported = false

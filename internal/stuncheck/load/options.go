@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/pion/logging"
+
+	"github.com/stund/stund/internal/wire"
 )
 
 // Defaults for the options.
@@ -55,6 +57,50 @@ func ParseMappedCheck(s string) (MappedCheck, error) {
 	return 0, configError("mapped", s, "mapped-address check %q: want auto, local, stable or off", s)
 }
 
+// RequestShape is what every request of a run looks like.
+type RequestShape int
+
+const (
+	// RequestBare is a Binding request with no attributes (20 bytes), as
+	// browsers send to gather server-reflexive candidates.
+	RequestBare RequestShape = iota
+	// RequestFingerprint is a Binding request carrying FINGERPRINT (28
+	// bytes), as clients that add FINGERPRINT send; the server has to
+	// check a CRC-32 per request.
+	RequestFingerprint
+)
+
+var requestNames = [...]string{"bare", "fingerprint"}
+
+// String returns the shape's name: bare or fingerprint.
+func (q RequestShape) String() string {
+	if q < 0 || int(q) >= len(requestNames) {
+		return "unknown"
+	}
+
+	return requestNames[q]
+}
+
+// size is the length of a request of this shape in bytes.
+func (q RequestShape) size() int {
+	if q == RequestFingerprint {
+		return wire.HeaderSize + wire.FingerprintSize
+	}
+
+	return wire.HeaderSize
+}
+
+// ParseRequestShape parses bare or fingerprint.
+func ParseRequestShape(s string) (RequestShape, error) {
+	for i, n := range requestNames {
+		if s == n {
+			return RequestShape(i), nil
+		}
+	}
+
+	return 0, configError("request", s, "request shape %q: want bare or fingerprint", s)
+}
+
 // Progress is a snapshot of a running load, passed to the WithProgress
 // callback.
 type Progress struct {
@@ -82,6 +128,8 @@ type config struct {
 	batch       int
 	gso         bool
 	mapped      MappedCheck
+	request     RequestShape
+	spin        bool
 	progress    func(Progress)
 	progressInt time.Duration
 	logger      logging.LoggerFactory
@@ -122,6 +170,18 @@ func WithGSO(on bool) Option { return func(c *config) { c.gso = on } }
 
 // WithMappedCheck sets the XOR-MAPPED-ADDRESS check (default MappedAuto).
 func WithMappedCheck(m MappedCheck) Option { return func(c *config) { c.mapped = m } }
+
+// WithRequest sets the shape of the requests (default RequestBare).
+func WithRequest(q RequestShape) Option { return func(c *config) { c.request = q } }
+
+// WithSpin sets whether a closed loop over UDP polls all its sockets from
+// one goroutine, locked to its thread, that never sleeps (Linux only). A
+// server that answers one datagram at a time otherwise wakes the generator
+// once per answer, which then costs more than the server and shows the
+// server tiny batches. Spinning uses a whole core however light the load:
+// give the generator its own core, and the figure is the server's, not the
+// generator's wake-ups.
+func WithSpin(on bool) Option { return func(c *config) { c.spin = on } }
 
 // WithProgress calls fn every interval while the load runs, from another
 // goroutine.
@@ -165,6 +225,14 @@ func newConfig(opts []Option) (config, error) {
 		return c, configError("batch", c.batch, "batch %d: want 1 to 1024", c.batch)
 	case c.mapped < MappedAuto || c.mapped > MappedOff:
 		return c, configError("mapped", c.mapped, "unknown mapped-address check %d", int(c.mapped))
+	case c.request < RequestBare || c.request > RequestFingerprint:
+		return c, configError("request", c.request, "unknown request shape %d", int(c.request))
+	case c.spin && c.network != "udp":
+		return c, configError("spin", c.spin, "spin polls UDP sockets: it does not work over %s", c.network)
+	case c.spin && c.rate != 0:
+		return c, configError("spin", c.spin, "spin is a closed loop: it excludes a rate (open loop)")
+	case c.spin && !spinSupported:
+		return c, configError("spin", c.spin, "spin needs Linux (non-blocking recvmmsg)")
 	case c.progress != nil && c.progressInt <= 0:
 		return c, configError("progress", c.progressInt, "progress interval %s: must be positive", c.progressInt)
 	}

@@ -26,6 +26,8 @@ type Result struct {
 	Window int
 	// Rate is the requested total rate (open loop), or 0.
 	Rate float64
+	// Request is the shape of the requests.
+	Request RequestShape
 	// MappedCheck is the XOR-MAPPED-ADDRESS check that was applied.
 	MappedCheck MappedCheck
 	// Timeout is when an unanswered request counted as lost.
@@ -114,6 +116,7 @@ type jsonResult struct {
 	Rate           float64           `json:"rate,omitempty"`
 	DurationS      float64           `json:"duration_s"`
 	TimeoutS       float64           `json:"timeout_s"`
+	Request        string            `json:"request"`
 	MappedCheck    string            `json:"mapped_check"`
 	Sent           uint64            `json:"sent"`
 	Responses      uint64            `json:"responses"`
@@ -138,8 +141,8 @@ func (r *Result) WriteJSON(w io.Writer, maxLoss float64) error {
 		Target: r.Target.String(), Transport: r.Network, Connections: r.Connections,
 		Mode: "closed", Window: r.Window, Rate: r.Rate,
 		DurationS: r.Duration.Seconds(), TimeoutS: r.Timeout.Seconds(),
-		MappedCheck: r.MappedCheck.String(),
-		Sent:        r.Sent, Responses: r.Responses,
+		Request: r.Request.String(), MappedCheck: r.MappedCheck.String(),
+		Sent: r.Sent, Responses: r.Responses,
 		ResponsesPerS: r.ResponseRate, SentPerS: r.SendRate,
 		Lost: r.Lost, LossRatio: r.LossRatio(), Late: r.Late, SendErrors: r.SendErrors,
 		Invalid: r.Invalid, InvalidReasons: map[string]uint64{},
@@ -176,7 +179,8 @@ func (r *Result) WriteText(w io.Writer, maxLoss float64) error {
 	if r.Rate > 0 {
 		mode = fmt.Sprintf("open loop, %s requests/s", count(uint64(r.Rate)))
 	}
-	fmt.Fprintf(&b, "%s %s: %d connections, %s, %s\n", r.Network, r.Target, r.Connections, mode, r.Duration.Round(time.Millisecond))
+	fmt.Fprintf(&b, "%s %s: %d connections, %s, %s requests (%d bytes), %s\n", r.Network, r.Target, r.Connections, mode,
+		r.Request, r.Request.size(), r.Duration.Round(time.Millisecond))
 	fmt.Fprintf(&b, "  responses  %s  (%s/s)\n", count(r.Responses), count(uint64(r.ResponseRate+0.5)))
 	fmt.Fprintf(&b, "  sent       %s  (%s/s)\n", count(r.Sent), count(uint64(r.SendRate+0.5)))
 	fmt.Fprintf(&b, "  lost       %s  (%.3f%%, allowed %.3g%%)\n", count(r.Lost), 100*r.LossRatio(), 100*maxLoss)

@@ -19,6 +19,7 @@ type runner struct {
 	cfg    config
 	target netip.AddrPort
 	check  MappedCheck
+	req    request
 	start  time.Time
 	// stopping is set when no new request may be sent; stoppedAt (ns
 	// since start, never 0 once set) when the last one has been sent and
@@ -52,6 +53,7 @@ func Run(ctx context.Context, target netip.AddrPort, opts ...Option) (*Result, e
 		cfg:    cfg,
 		target: netip.AddrPortFrom(target.Addr().Unmap(), target.Port()),
 		check:  cfg.mapped,
+		req:    newRequest(cfg.request),
 	}
 	if r.check == MappedAuto {
 		r.check = MappedStable
@@ -171,6 +173,7 @@ func Run(ctx context.Context, target netip.AddrPort, opts ...Option) (*Result, e
 		Target:      r.target,
 		Network:     cfg.network,
 		Connections: cfg.connections,
+		Request:     cfg.request,
 		MappedCheck: r.check,
 		Timeout:     cfg.timeout,
 		Duration:    time.Duration(stopNs),

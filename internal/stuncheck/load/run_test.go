@@ -3,11 +3,15 @@ package load
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pion/stun/v3"
 
 	"github.com/stund/stund/internal/stund/server"
 	"github.com/stund/stund/internal/stund/server/servertest"
@@ -245,6 +249,7 @@ func TestRunConfig(t *testing.T) {
 		{"duration", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithDuration(0)}, "duration"},
 		{"batch", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithBatch(5000)}, "batch"},
 		{"mapped", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithMappedCheck(MappedOff + 1)}, "mapped"},
+		{"request", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithRequest(RequestFingerprint + 1)}, "request"},
 		{"progress", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithProgress(0, func(Progress) {})}, "progress"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -263,6 +268,14 @@ func TestRunConfig(t *testing.T) {
 	if _, err := ParseMappedCheck("nat"); !errors.Is(err, ErrConfig) {
 		t.Errorf("ParseMappedCheck(nat): %v, want ErrConfig", err)
 	}
+	for _, s := range []string{"bare", "fingerprint"} {
+		if q, err := ParseRequestShape(s); err != nil || q.String() != s {
+			t.Errorf("ParseRequestShape(%s) = %s, %v", s, q, err)
+		}
+	}
+	if _, err := ParseRequestShape("integrity"); !errors.Is(err, ErrConfig) {
+		t.Errorf("ParseRequestShape(integrity): %v, want ErrConfig", err)
+	}
 }
 
 func TestProgress(t *testing.T) {
@@ -278,5 +291,80 @@ func TestProgress(t *testing.T) {
 	}
 	if calls == 0 || last.Responses == 0 || last.Responses > r.Responses || last.Sent > r.Sent {
 		t.Errorf("%d progress calls, last %+v, result %d responses", calls, last, r.Responses)
+	}
+}
+
+// TestRunRequestShape: what reaches the server is the shape asked for, in
+// every request: a raw listener checks each one's size, attributes and
+// FINGERPRINT, and answers it.
+func TestRunRequestShape(t *testing.T) {
+	for _, tc := range []struct {
+		shape RequestShape
+		size  int
+	}{
+		{RequestBare, 20},
+		{RequestFingerprint, 28},
+	} {
+		t.Run(tc.shape.String(), func(t *testing.T) {
+			t.Parallel()
+			pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(v4, 0)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = pc.Close() })
+			var received, wrong atomic.Int64
+			var firstWrong atomic.Value
+			go func() {
+				buf := make([]byte, 1500)
+				for {
+					n, src, err := pc.ReadFromUDPAddrPort(buf)
+					if err != nil {
+						return
+					}
+					received.Add(1)
+					m := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
+					err = m.Decode()
+					if err == nil && (n != tc.size || m.Type != stun.BindingRequest) {
+						err = errors.New("not a Binding request of the size wanted")
+					}
+					if err == nil && tc.shape == RequestBare && len(m.Attributes) != 0 {
+						err = errors.New("attributes in a bare request")
+					}
+					if err == nil && tc.shape == RequestFingerprint {
+						if len(m.Attributes) != 1 || m.Attributes[0].Type != stun.AttrFingerprint {
+							err = errors.New("not FINGERPRINT alone")
+						} else {
+							err = stun.Fingerprint.Check(m)
+						}
+					}
+					if err != nil {
+						if wrong.Add(1) == 1 {
+							firstWrong.Store(fmt.Sprintf("%x: %v", buf[:n], err))
+						}
+
+						continue
+					}
+					resp, err := stun.Build(stun.NewTransactionIDSetter(m.TransactionID), stun.BindingSuccess,
+						&stun.XORMappedAddress{IP: src.Addr().AsSlice(), Port: int(src.Port())})
+					if err != nil {
+						panic(err)
+					}
+					_, _ = pc.WriteToUDPAddrPort(resp.Raw, src)
+				}
+			}()
+			r, err := Run(context.Background(), pc.LocalAddr().(*net.UDPAddr).AddrPort(), WithRequest(tc.shape),
+				WithDuration(short), WithTimeout(5*time.Second), WithConnections(2), WithWindow(4))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := wrong.Load(); n != 0 {
+				t.Errorf("%d of %d requests not %s (%d bytes); the first: %s", n, received.Load(), tc.shape, tc.size, firstWrong.Load())
+			}
+			if received.Load() == 0 || r.Responses == 0 || r.Invalid != 0 || r.Lost != 0 || r.Request != tc.shape {
+				t.Errorf("received %d, responses %d, invalid %d, lost %d, request %s: want answers, none invalid or lost",
+					received.Load(), r.Responses, r.Invalid, r.Lost, r.Request)
+			}
+			balanced(t, r)
+		})
 	}
 }

@@ -29,7 +29,7 @@ func dialTCP(ctx context.Context, r *runner, salt uint32, nslots int) (*tcpWorke
 	local := conn.LocalAddr().(*net.TCPAddr).AddrPort()
 	w := &tcpWorker{worker: newWorker(r, salt, nslots, local, r.check), conn: conn}
 	w.flushFn = func(n int) {
-		if _, err := conn.Write(w.sendBuf[:n*requestSize]); err != nil {
+		if _, err := conn.Write(w.sendBuf[:n*w.size]); err != nil {
 			w.c.sendErrors.Add(uint64(n))
 		}
 	}

@@ -30,7 +30,7 @@ func dialUDP(ctx context.Context, r *runner, salt uint32, nslots int) (*udpWorke
 	_ = conn.SetWriteBuffer(socketBuffer)
 	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	w := &udpWorker{worker: newWorker(r, salt, nslots, local, r.check), conn: conn}
-	if w.io, err = newUDPIO(conn, r.cfg.batch, w.sendBuf, r.cfg.gso); err != nil {
+	if w.io, err = newUDPIO(conn, r.cfg.batch, w.sendBuf, w.size, r.cfg.gso); err != nil {
 		_ = conn.Close()
 
 		return nil, err

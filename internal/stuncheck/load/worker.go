@@ -65,6 +65,10 @@ type worker struct {
 	// goroutine.
 	msg wire.Message
 
+	// req is the request every slot sends, with its transaction ID
+	// changed; size is its length.
+	req  request
+	size int
 	// sendBuf holds up to batch requests back to back; pending of them are
 	// filled and not yet sent.
 	sendBuf []byte
@@ -80,7 +84,9 @@ func newWorker(r *runner, salt uint32, nslots int, local netip.AddrPort, check M
 		mask:    uint32(nslots - 1),
 		local:   netip.AddrPortFrom(local.Addr().Unmap(), local.Port()),
 		check:   check,
-		sendBuf: make([]byte, r.cfg.batch*requestSize),
+		req:     r.req,
+		size:    r.req.size(),
+		sendBuf: make([]byte, r.cfg.batch*r.req.size()),
 	}
 
 	return w
@@ -97,11 +103,11 @@ func (w *worker) queue(idx uint32, now int64) {
 		// old as the ring is long, so it has timed out.
 		w.c.lost.Add(1)
 	}
-	putRequest(w.sendBuf[w.pending*requestSize:], w.salt, idx, seq)
+	w.req.put(w.sendBuf[w.pending*w.size:], w.salt, idx, seq)
 	s.sentAt.Store(now)
 	s.state.Store(uint64(seq)<<1 | 1)
 	w.pending++
-	if w.pending*requestSize == len(w.sendBuf) {
+	if w.pending*w.size == len(w.sendBuf) {
 		w.flush()
 	}
 }
