@@ -33,6 +33,10 @@ Two ways to load:
                          which the server saturates
   open loop (--rate R)   R requests per second in total, whatever the
                          server does: shows latency and loss at that load
+  spinning (--spin)      a closed loop over UDP where one thread polls all
+                         the sockets and never sleeps, for servers that answer
+                         one datagram at a time (coturn): otherwise the
+                         generator wakes up per answer and becomes the limit
 
 TARGET is host, host:port, [ipv6]:port or stun:host[:port] (port 3478 by
 default). A host name is resolved and its first address used.
@@ -58,6 +62,11 @@ Flags:
                          FINGERPRINT, 28 bytes, right for each transaction ID,
                          as clients that add it send) (default bare)
   --batch N              datagrams per recvmmsg/sendmmsg call (default %d)
+  --spin                 poll every UDP socket from one thread that never
+                         sleeps (closed loop, UDP, Linux only). It uses a whole
+                         core however light the load: give the generator its
+                         own core; the figure is the server's, not the
+                         generator's wake-ups
   --gso=false            send one datagram per request instead of a batch per
                          UDP GSO write (Linux UDP_SEGMENT); the server gets the
                          same separate datagrams either way, GSO only makes the
@@ -109,6 +118,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	request := fs.String("request", "bare", "")
 	batch := fs.Int("batch", load.DefaultBatch, "")
 	gso := fs.Bool("gso", true, "")
+	spin := fs.Bool("spin", false, "")
 	var output string
 	fs.StringVar(&output, "o", "text", "")
 	fs.StringVar(&output, "output", "text", "")
@@ -152,6 +162,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *rate != 0 && windowSet {
 		return usageErr("--window (closed loop) and --rate (open loop) exclude each other")
 	}
+	switch {
+	case *spin && *transport != "udp":
+		return usageErr("--spin polls UDP sockets: it does not work with --transport %s", *transport)
+	case *spin && *rate != 0:
+		return usageErr("--spin is a closed loop: it excludes --rate (open loop)")
+	}
 	maxLoss, err := parseRatio(*maxLossText)
 	if err != nil {
 		return usageErr("--max-loss %q: %v", *maxLossText, err)
@@ -175,7 +191,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opts := []load.Option{
 		load.WithNetwork(*transport), load.WithConnections(*conns), load.WithWindow(*window),
 		load.WithRate(*rate), load.WithDuration(*duration), load.WithTimeout(*timeout),
-		load.WithBatch(*batch), load.WithGSO(*gso), load.WithMappedCheck(mc), load.WithRequest(shape),
+		load.WithBatch(*batch), load.WithGSO(*gso), load.WithMappedCheck(mc), load.WithRequest(shape), load.WithSpin(*spin),
 		load.WithLoggerFactory(lf),
 	}
 	live := false

@@ -26,6 +26,7 @@ type loadJSON struct {
 	RTTms          map[string]float64 `json:"rtt_ms"`
 	MappedCheck    string             `json:"mapped_check"`
 	Request        string             `json:"request"`
+	Spin           bool               `json:"spin"`
 	Verdict        string             `json:"verdict"`
 }
 
@@ -58,6 +59,11 @@ func TestLoad(t *testing.T) {
 		{"fingerprint requests", []string{"--request", "fingerprint", good[0].String()}, 0, "ok", `"request": "fingerprint"`, ""},
 		{"fingerprint requests, text", []string{"--request", "fingerprint", good[0].String()}, 0, "", "fingerprint requests (28 bytes)", ""},
 		{"bare requests by default", []string{good[0].String()}, 0, "ok", `"request": "bare"`, ""},
+		{"spin", []string{"--spin", "--connections", "3", good[0].String()}, 0, "ok", `"spin": true`, ""},
+		{"spin, text", []string{"--spin", good[0].String()}, 0, "", "spinning", ""},
+		{"no spin by default", []string{good[0].String()}, 0, "ok", `"spin": false`, ""},
+		{"spin and tcp", []string{"--spin", "--transport", "tcp", good[0].String()}, 2, "", "", "--spin polls UDP sockets"},
+		{"spin and rate", []string{"--spin", "--rate", "100", good[0].String()}, 2, "", "", "--spin is a closed loop"},
 		{"help", []string{"--help"}, 0, "", "Usage: stuncheck load", ""},
 		{"no target", nil, 2, "", "", "no TARGET given"},
 		{"two targets", []string{"127.0.0.1", "127.0.0.2"}, 2, "", "", "one TARGET only"},

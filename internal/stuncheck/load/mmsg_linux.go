@@ -30,6 +30,7 @@ type udpIO struct {
 	rn, off, cnt, sn int
 	rerrno, serrno   syscall.Errno
 	recvF            func(uintptr) bool
+	pollF            func(uintptr) bool
 	sendF            func(uintptr) bool
 
 	// size is the length of one request in sendBuf.
@@ -76,6 +77,7 @@ func newUDPIO(conn *net.UDPConn, batch int, sendBuf []byte, size int, gso bool) 
 		u.shdr[i].Hdr.SetIovlen(1)
 	}
 	u.recvF = u.recvmmsg
+	u.pollF = u.recvmmsgNow
 	u.sendF = u.sendmmsg
 	u.writeF = u.write
 	if gso {
@@ -132,6 +134,16 @@ func (u *udpIO) recvmmsg(fd uintptr) bool {
 	}
 }
 
+// recvmmsgNow is recvmmsg that never waits: an empty socket is 0
+// datagrams.
+func (u *udpIO) recvmmsgNow(fd uintptr) bool {
+	if !u.recvmmsg(fd) {
+		u.rn, u.rerrno = 0, 0
+	}
+
+	return true
+}
+
 func (u *udpIO) sendmmsg(fd uintptr) bool {
 	for {
 		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&u.shdr[u.off])),
@@ -156,6 +168,19 @@ func (u *udpIO) sendmmsg(fd uintptr) bool {
 // a deadline as the net package's error.
 func (u *udpIO) recv() (int, error) {
 	if err := u.rc.Read(u.recvF); err != nil {
+		return 0, err
+	}
+	if u.rerrno != 0 {
+		return 0, u.rerrno
+	}
+
+	return u.rn, nil
+}
+
+// poll returns how many datagrams are waiting, 0 if none, without
+// waiting; errors as recv.
+func (u *udpIO) poll() (int, error) {
+	if err := u.rc.Read(u.pollF); err != nil {
 		return 0, err
 	}
 	if u.rerrno != 0 {

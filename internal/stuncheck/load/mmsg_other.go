@@ -3,6 +3,7 @@
 package load
 
 import (
+	"errors"
 	"net"
 )
 
@@ -30,6 +31,9 @@ func (u *udpIO) recv() (int, error) {
 
 	return 1, nil
 }
+
+// poll is not available here: WithSpin is refused (spinSupported).
+func (u *udpIO) poll() (int, error) { return 0, errors.ErrUnsupported }
 
 func (u *udpIO) msg(int) []byte { return u.rbuf[:u.n] }
 

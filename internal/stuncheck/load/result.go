@@ -26,6 +26,9 @@ type Result struct {
 	Window int
 	// Rate is the requested total rate (open loop), or 0.
 	Rate float64
+	// Spin is true when one thread polled all the sockets without
+	// sleeping (WithSpin).
+	Spin bool
 	// Request is the shape of the requests.
 	Request RequestShape
 	// MappedCheck is the XOR-MAPPED-ADDRESS check that was applied.
@@ -116,6 +119,7 @@ type jsonResult struct {
 	Rate           float64           `json:"rate,omitempty"`
 	DurationS      float64           `json:"duration_s"`
 	TimeoutS       float64           `json:"timeout_s"`
+	Spin           bool              `json:"spin"`
 	Request        string            `json:"request"`
 	MappedCheck    string            `json:"mapped_check"`
 	Sent           uint64            `json:"sent"`
@@ -141,7 +145,7 @@ func (r *Result) WriteJSON(w io.Writer, maxLoss float64) error {
 		Target: r.Target.String(), Transport: r.Network, Connections: r.Connections,
 		Mode: "closed", Window: r.Window, Rate: r.Rate,
 		DurationS: r.Duration.Seconds(), TimeoutS: r.Timeout.Seconds(),
-		Request: r.Request.String(), MappedCheck: r.MappedCheck.String(),
+		Spin: r.Spin, Request: r.Request.String(), MappedCheck: r.MappedCheck.String(),
 		Sent: r.Sent, Responses: r.Responses,
 		ResponsesPerS: r.ResponseRate, SentPerS: r.SendRate,
 		Lost: r.Lost, LossRatio: r.LossRatio(), Late: r.Late, SendErrors: r.SendErrors,
@@ -176,6 +180,9 @@ func (r *Result) WriteJSON(w io.Writer, maxLoss float64) error {
 func (r *Result) WriteText(w io.Writer, maxLoss float64) error {
 	var b strings.Builder
 	mode := fmt.Sprintf("closed loop, window %d", r.Window)
+	if r.Spin {
+		mode += ", spinning"
+	}
 	if r.Rate > 0 {
 		mode = fmt.Sprintf("open loop, %s requests/s", count(uint64(r.Rate)))
 	}
@@ -206,9 +213,13 @@ func (r *Result) WriteText(w io.Writer, maxLoss float64) error {
 			dur(r.RTT.P50), dur(r.RTT.P99), dur(r.RTT.P999), dur(r.RTT.Max))
 	}
 	if r.Responses > 0 && r.Duration > 0 {
-		fmt.Fprintf(&b, "  client cpu %.0f%% of one core (%.2f µs per response)\n",
+		note := ""
+		if r.Spin {
+			note = "; spinning uses the core whatever the load"
+		}
+		fmt.Fprintf(&b, "  client cpu %.0f%% of one core (%.2f µs per response%s)\n",
 			100*r.ClientCPU.Seconds()/r.Duration.Seconds(),
-			float64(r.ClientCPU)/float64(time.Microsecond)/float64(r.Responses))
+			float64(r.ClientCPU)/float64(time.Microsecond)/float64(r.Responses), note)
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "  error      %s\n", e)

@@ -76,6 +76,7 @@ func Run(ctx context.Context, target netip.AddrPort, opts ...Option) (*Result, e
 	}
 
 	workers := make([]*worker, 0, cfg.connections)
+	var spinners []*udpWorker
 	conns := make([]conn, 0, cfg.connections)
 	closeAll := func() error {
 		var errs []error
@@ -99,6 +100,7 @@ func Run(ctx context.Context, target netip.AddrPort, opts ...Option) (*Result, e
 				return nil, err
 			}
 			w, c = u.worker, u
+			spinners = append(spinners, u)
 		} else {
 			t, err := dialTCP(ctx, r, salt+uint32(i), nslots)
 			if err != nil {
@@ -117,15 +119,29 @@ func Run(ctx context.Context, target netip.AddrPort, opts ...Option) (*Result, e
 	r.start = time.Now()
 	errs := make([]error, len(conns))
 	var wg sync.WaitGroup
-	for i, c := range conns {
+	if cfg.spin {
+		// newConfig allows spinning only for a closed loop over UDP.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := c.receive(closed); err != nil {
-				log.Warnf("%v", err)
-				errs[i] = err
+			r.spin(spinners, errs)
+			for _, err := range errs {
+				if err != nil {
+					log.Warnf("%v", err)
+				}
 			}
 		}()
+	} else {
+		for i, c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.receive(closed); err != nil {
+					log.Warnf("%v", err)
+					errs[i] = err
+				}
+			}()
+		}
 	}
 	senderDone := make(chan struct{})
 	if closed {
@@ -174,6 +190,7 @@ func Run(ctx context.Context, target netip.AddrPort, opts ...Option) (*Result, e
 		Network:     cfg.network,
 		Connections: cfg.connections,
 		Request:     cfg.request,
+		Spin:        cfg.spin,
 		MappedCheck: r.check,
 		Timeout:     cfg.timeout,
 		Duration:    time.Duration(stopNs),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -55,6 +56,8 @@ func TestRunStund(t *testing.T) {
 		{"udp4 open", addrs[0], []Option{WithRate(2000)}},
 		{"tcp6 open", addrs[1], []Option{WithNetwork("tcp"), WithRate(2000), WithConnections(2)}},
 		{"small batches", addrs[0], []Option{WithBatch(1), WithWindow(5)}},
+		{"udp4 spin", addrs[0], []Option{WithSpin(true), WithConnections(3)}},
+		{"udp6 spin, fingerprint", addrs[1], []Option{WithSpin(true), WithRequest(RequestFingerprint), WithBatch(4)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,8 +85,19 @@ func TestRunStund(t *testing.T) {
 			if r.Verdict(0.5) != VerdictOK {
 				t.Errorf("verdict %s", r.Verdict(0.5))
 			}
+			if want := slices.ContainsFunc(tc.opts, isSpin); r.Spin != want {
+				t.Errorf("result says spin %v, want %v", r.Spin, want)
+			}
 		})
 	}
+}
+
+// isSpin tells WithSpin(true) from the other options by what it sets.
+func isSpin(o Option) bool {
+	var c config
+	o(&c)
+
+	return c.spin
 }
 
 func TestRunMisbehaving(t *testing.T) {
@@ -148,33 +162,46 @@ func TestRunMisbehaving(t *testing.T) {
 }
 
 // TestRunLoss: requests the server ignores are lost, exactly those, and
-// in a closed loop their window slots are reused. The timeout is long
-// enough that no answer, however loaded the machine, comes after it (a
-// 100 ms one made answers late under -race on two busy cores), and the
+// in a closed loop their window slots are reused, whether each socket
+// waits for its answers or one thread spins over them. The timeout is
+// long enough that no answer, however loaded the machine, comes after it
+// (a 100 ms one made answers late under -race on two busy cores), and the
 // run outlasts it, so the dropped requests' slots serve again.
 func TestRunLoss(t *testing.T) {
-	resp := &stuntest.Responder{Drop: 5}
-	addr := resp.Start(t, v4)
-	r, err := Run(context.Background(), addr, WithDuration(3*time.Second), WithTimeout(2*time.Second),
-		WithConnections(1), WithWindow(8))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Lost != 5 || r.Responses == 0 || r.Late != 0 {
-		t.Errorf("lost %d, responses %d, late %d: want 5 lost and the rest answered", r.Lost, r.Responses, r.Late)
-	}
-	balanced(t, r)
-	if r.Verdict(0) != VerdictLoss || r.Verdict(1) != VerdictOK {
-		t.Errorf("verdicts %s and %s, want loss with no loss allowed and ok with all allowed", r.Verdict(0), r.Verdict(1))
+	for _, spin := range []bool{false, true} {
+		t.Run(fmt.Sprintf("spin %v", spin), func(t *testing.T) {
+			t.Parallel()
+			resp := &stuntest.Responder{Drop: 5}
+			addr := resp.Start(t, v4)
+			r, err := Run(context.Background(), addr, WithDuration(3*time.Second), WithTimeout(2*time.Second),
+				WithConnections(1), WithWindow(8), WithSpin(spin))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Lost != 5 || r.Responses == 0 || r.Late != 0 {
+				t.Errorf("lost %d, responses %d, late %d: want 5 lost and the rest answered", r.Lost, r.Responses, r.Late)
+			}
+			balanced(t, r)
+			if r.Verdict(0) != VerdictLoss || r.Verdict(1) != VerdictOK {
+				t.Errorf("verdicts %s and %s, want loss with no loss allowed and ok with all allowed", r.Verdict(0), r.Verdict(1))
+			}
+		})
 	}
 }
 
 func TestRunNoServer(t *testing.T) {
-	for _, network := range []string{"udp", "tcp"} {
-		t.Run(network, func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"udp", nil},
+		{"tcp", []Option{WithNetwork("tcp")}},
+		{"udp spin", []Option{WithSpin(true)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			addr := stuntest.Silent(t, v4)
-			r, err := Run(context.Background(), addr, WithNetwork(network), WithDuration(100*time.Millisecond),
-				WithTimeout(50*time.Millisecond), WithConnections(2), WithWindow(4))
+			r, err := Run(context.Background(), addr, append([]Option{WithDuration(100 * time.Millisecond),
+				WithTimeout(50 * time.Millisecond), WithConnections(2), WithWindow(4)}, tc.opts...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -250,6 +277,8 @@ func TestRunConfig(t *testing.T) {
 		{"batch", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithBatch(5000)}, "batch"},
 		{"mapped", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithMappedCheck(MappedOff + 1)}, "mapped"},
 		{"request", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithRequest(RequestFingerprint + 1)}, "request"},
+		{"spin over tcp", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithSpin(true), WithNetwork("tcp")}, "spin"},
+		{"spin open loop", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithSpin(true), WithRate(1000)}, "spin"},
 		{"progress", netip.MustParseAddrPort("127.0.0.1:3478"), []Option{WithProgress(0, func(Progress) {})}, "progress"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
