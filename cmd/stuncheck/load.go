@@ -27,7 +27,7 @@ in flight, it must be a success response, and its XOR-MAPPED-ADDRESS must
 be right (see --mapped). Reports responses per second, loss and round-trip
 times (p50, p99, p99.9).
 
-Two ways to load:
+Ways to load:
   closed loop (default)  every connection keeps --window requests in flight
                          and sends a new one per answer: finds the rate at
                          which the server saturates
@@ -81,7 +81,8 @@ IP/32, or --rate-limit 0 on a test instance).
 
 A progress line is shown on stderr when stderr is a terminal. For an honest
 server figure, give the generator its own core and check the "client cpu"
-line: near 100%% means the generator, not the server, was the limit.
+line: near 100%% means the generator, not the server, was the limit (with
+--spin it is always near 100%%).
 
 Exit codes:
   0  every response valid and loss within --max-loss

@@ -16,6 +16,10 @@
 //   - open loop (WithRate): requests leave at a fixed total rate whatever
 //     the server does, which shows latency and loss at a given load.
 //
+// A closed loop over UDP may also spin (WithSpin, Linux): one thread polls
+// every socket without sleeping, so that a server answering one datagram
+// at a time does not cost the generator a wake-up per answer.
+//
 // A request unanswered after the timeout is lost (in a closed loop its
 // window slot is reused). At the end the generator stops sending, waits up
 // to the timeout for the requests still in flight, and counts those still
