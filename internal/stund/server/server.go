@@ -369,9 +369,12 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.log.Infof("listening tcp %s", bound)
 	}
+	// Workers that may have to share a CPU take turns after each batch
+	// (see mmsgWorker.yield).
+	shared := len(s.udp) > 1
 	for _, u := range s.udp {
 		s.wg.Add(1)
-		go s.serveUDP(u)
+		go s.serveUDP(u, shared)
 	}
 	for _, t := range s.tcp {
 		s.wg.Add(1)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"syscall"
 	"unsafe"
 
@@ -21,6 +22,18 @@ const udpBatch = 64
 // addresses, the response under construction. golang.org/x/net's
 // ReadBatch would allocate a net.UDPAddr per datagram; these raw calls
 // allocate nothing.
+//
+// Both calls are made as raw system calls, which keep the worker's P
+// (the runtime's right to run Go code) for their duration. The socket is
+// non-blocking, so neither call waits; but a sendmmsg of a full batch runs
+// the whole loopback or device path for every datagram and can take 100
+// µs. Made as ordinary system calls, the runtime's monitor takes the P
+// away from such a long call and hands it to another thread, which finds
+// nothing to do and sleeps, and the worker, back from the kernel, has to
+// wait for a P and is run by yet another thread: tens of thousands of
+// thread switches a second under load, a third of the CPU time of a
+// request on one core. Waiting for datagrams still goes through the
+// runtime's poller, as for any socket.
 type mmsgWorker struct {
 	s    *Server
 	conn *net.UDPConn
@@ -45,9 +58,15 @@ type mmsgWorker struct {
 	recvFn  func(fd uintptr) bool
 	sendFn  func(fd uintptr) bool
 	pending []unix.Mmsghdr
+
+	// yield: other UDP workers of this server may be waiting for this
+	// worker's P (more sockets than the CPUs the process may use), so
+	// the worker gives it up after each batch rather than keep it until
+	// the runtime preempts it 10 ms later.
+	yield bool
 }
 
-func (s *Server) serveUDP(conn *net.UDPConn) {
+func (s *Server) serveUDP(conn *net.UDPConn, shared bool) {
 	defer s.wg.Done()
 	raw, err := conn.SyscallConn()
 	if err != nil {
@@ -55,7 +74,7 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 
 		return
 	}
-	w := &mmsgWorker{s: s, conn: conn, raw: raw, sc: newScratch()}
+	w := &mmsgWorker{s: s, conn: conn, raw: raw, sc: newScratch(), yield: shared}
 	w.recvFn = w.recv
 	w.sendFn = w.send
 	for i := range udpBatch {
@@ -75,7 +94,7 @@ func (w *mmsgWorker) recv(fd uintptr) bool {
 		w.rhdr[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		w.rhdr[i].Hdr.Flags = 0
 	}
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.rhdr[0])), udpBatch, 0, 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.rhdr[0])), udpBatch, 0, 0, 0)
 	if e == unix.EAGAIN {
 		return false // wait until readable
 	}
@@ -85,7 +104,7 @@ func (w *mmsgWorker) recv(fd uintptr) bool {
 }
 
 func (w *mmsgWorker) send(fd uintptr) bool {
-	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.pending[0])), uintptr(len(w.pending)), 0, 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.pending[0])), uintptr(len(w.pending)), 0, 0, 0)
 	if e == unix.EAGAIN {
 		return false // wait until writable
 	}
@@ -145,6 +164,9 @@ func (w *mmsgWorker) loop() {
 		}
 		w.flushSends(out)
 		s.metrics.flush(transportUDP, &w.tally)
+		if w.yield {
+			runtime.Gosched()
+		}
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 )
 
 // serveUDP answers the datagrams of one UDP socket until it is closed.
-func (s *Server) serveUDP(conn *net.UDPConn) {
+func (s *Server) serveUDP(conn *net.UDPConn, _ bool) {
 	defer s.wg.Done()
 	buf := make([]byte, udpBufferSize)
 	out := make([]byte, responseBufferSize)
