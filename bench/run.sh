@@ -59,6 +59,11 @@ Options:
   --window W        requests in flight per socket (default 32)
   -h, --help        this help
 
+It also measures what one system call costs on CPU 0 (bench/floor/syscall.c)
+and prints it: coturn makes two system calls per response, stund and the
+floor two per batch of up to 64, so the cost of a system call on the
+machine moves coturn's figures far more than the others'.
+
 Needs: go, gcc, taskset (util-linux), turnserver (coturn), jq, CPUs 0 and 1.
 Installs nothing.
 USAGE
@@ -128,6 +133,7 @@ trap 'exit 130' INT TERM
 echo "building stund, stuncheck and bench/floor/floor.c ..."
 (cd "$repo" && go build -o "$work/stund" ./cmd/stund && go build -o "$work/stuncheck" ./cmd/stuncheck)
 gcc -O2 -Wall -o "$work/floor" "$repo/bench/floor/floor.c"
+gcc -O2 -Wall -o "$work/syscall" "$repo/bench/floor/syscall.c"
 load_help=$("$work/stuncheck" load --help 2>&1 || true)
 for f in --spin --request; do
 	grep -q -- "$f" <<<"$load_help" || { echo "run.sh: this stuncheck load has no $f flag: build it from a newer tree" >&2; exit 1; }
@@ -196,6 +202,8 @@ stop() {
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+syscall_ns=$(taskset -c 0 "$work/syscall")
+echo "one system call costs ${syscall_ns} ns on CPU 0 (coturn makes two per response; stund and the floor two per batch of up to 64)"
 echo "load average before: $load_before (run on a quiet machine: other work on CPUs 0 and 1 skews the figures)"
 echo "$rounds rounds x ${#shapes[@]} request shapes x ${#servers[@]} servers x ${seconds}s, generator: $conns sockets x window $window, UDP on loopback"
 
@@ -253,7 +261,7 @@ jq -s \
 	--arg stund "$(cd "$repo" && git describe --always --dirty 2>/dev/null || echo unknown)" \
 	--arg coturn "$(turnserver --version 2>/dev/null | head -n1 || true)" \
 	--arg coturn_conf "$coturn_conf" \
-	--arg before "$load_before" --arg after "$load_after" \
+	--arg before "$load_before" --arg after "$load_after" --argjson syscall_ns "$syscall_ns" \
 	--argjson rounds "$rounds" --argjson seconds "$seconds" --argjson conns "$conns" --argjson window "$window" '
 	def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
 	. as $runs
@@ -265,7 +273,7 @@ jq -s \
 		| ([$runs[] | select(.round == $i and .request == $q and .server == $b) | f][0]) as $y
 		| select($x != null and $y != null and $y != 0) | $x / $y]
 		| if length == 0 then null else {median: median, min: min, max: max, rounds: .} end;
-	{machine: {cpu: $cpu, cpus: $ncpu, kernel: $kernel, load_average_before: $before, load_average_after: $after},
+	{machine: {cpu: $cpu, cpus: $ncpu, kernel: $kernel, syscall_ns: $syscall_ns, load_average_before: $before, load_average_after: $after},
 	 versions: {stund: $stund, coturn: $coturn},
 	 settings: {rounds: $rounds, seconds: $seconds, connections: $conns, window: $window, transport: "udp", target: "loopback",
 	            generator: "stuncheck load --spin, CPU 1", servers_confined_to: "CPU 0", coturn_config: $coturn_conf,
@@ -292,7 +300,7 @@ jq -r '
 	def r(x): if x == null then "n/a" else "\(f(x.median; 2))x  (rounds \(f(x.min; 2))-\(f(x.max; 2)))" end;
 	def pad(n): tostring | . + (" " * (n - length | if . < 0 then 0 else . end));
 	"",
-	"Medians over \(.settings.rounds) rounds of \(.settings.seconds) s (\(.machine.cpu), \(.machine.cpus) CPUs, Linux \(.machine.kernel), \(.versions.coturn | if . == "" then "coturn not run" else "coturn " + . end)):",
+	"Medians over \(.settings.rounds) rounds of \(.settings.seconds) s (\(.machine.cpu), \(.machine.cpus) CPUs, Linux \(.machine.kernel), \(.versions.coturn | if . == "" then "coturn not run" else "coturn " + . end)); one system call: \(.machine.syscall_ns) ns:",
 	(.medians | to_entries[] | .key as $q | .value as $m |
 	  "  request \($q):",
 	  "    " + ("server" | pad(12)) + ("responses/s" | pad(13)) + ("p99 RTT" | pad(11)) + ("CPU/response" | pad(14)) + ("server busy" | pad(13)) + "invalid  lost",
