@@ -273,6 +273,32 @@ func TestUsable(t *testing.T) {
 			want:     Info{N: 1, Affinity: 2, Limit: 1, LimitFile: "/sys/fs/my cgroup/cpu.max"},
 		},
 		{
+			name: "two mounts of the v2 hierarchy: the deepest root holding the cgroup wins",
+			files: map[string]string{
+				"proc/self/cgroup": "0::/kubepods.slice/pod1/c1\n",
+				"proc/self/mountinfo": "30 22 0:27 / /host/cgroup rw - cgroup2 cgroup2 rw\n" +
+					"31 22 0:27 /kubepods.slice/pod1/c1 /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n" +
+					"32 22 0:27 /system.slice /sys/fs/system rw - cgroup2 cgroup2 rw\n",
+				"host/cgroup/kubepods.slice/pod1/c1/cpu.max": "400000 100000\n",
+				"sys/fs/cgroup/cpu.max":                      "200000 100000\n",
+			},
+			affinity: 4,
+			want:     Info{N: 2, Affinity: 4, Limit: 2, LimitFile: "/sys/fs/cgroup/cpu.max"},
+		},
+		{
+			name: "two mounts of the v2 hierarchy: the deepest root holding the cgroup wins, listed first",
+			files: map[string]string{
+				"proc/self/cgroup": "0::/kubepods.slice/pod1/c1\n",
+				"proc/self/mountinfo": "31 22 0:27 /kubepods.slice/pod1/c1 /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n" +
+					"30 22 0:27 / /host/cgroup rw - cgroup2 cgroup2 rw\n" +
+					"32 22 0:27 /system.slice /sys/fs/system rw - cgroup2 cgroup2 rw\n",
+				"host/cgroup/kubepods.slice/pod1/c1/cpu.max": "400000 100000\n",
+				"sys/fs/cgroup/cpu.max":                      "200000 100000\n",
+			},
+			affinity: 4,
+			want:     Info{N: 2, Affinity: 4, Limit: 2, LimitFile: "/sys/fs/cgroup/cpu.max"},
+		},
+		{
 			name: "no mountinfo",
 			files: map[string]string{
 				"proc/self/cgroup":      "0::/\n",
