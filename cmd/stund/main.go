@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/klog/v2"
 
+	"github.com/stund/stund/internal/cpus"
 	"github.com/stund/stund/internal/logs"
 	"github.com/stund/stund/internal/stund/admin"
 	"github.com/stund/stund/internal/stund/server"
@@ -74,6 +75,7 @@ type options struct {
 	rfc3489        bool
 	responseOrigin listFlag
 	udpSockets     int
+	cpus           cpus.Info // what --udp-sockets defaults to, and why
 	proxyProtocol  bool
 	proxyTrusted   listFlag
 	proxyOptional  bool
@@ -201,7 +203,8 @@ func newFlagSet(stderr io.Writer, o *options) (*flag.FlagSet, []error) {
 		o.responseOrigin.values = strings.Split(v, ",")
 	}
 	fs.Var(&o.responseOrigin, "response-origin", "advertise this `ip:port` in RESPONSE-ORIGIN (RFC 5780), e.g. the load balancer's address; at most one IPv4 and one IPv6, each sent only to clients of its family [STUND_RESPONSE_ORIGIN, comma-separated]")
-	fs.IntVar(&o.udpSockets, "udp-sockets", intEnv("STUND_UDP_SOCKETS", runtime.GOMAXPROCS(0)), "UDP sockets per listen address, each served by its own worker and sharing the port (SO_REUSEPORT); default: one per CPU [STUND_UDP_SOCKETS]")
+	o.cpus = cpus.Usable()
+	fs.IntVar(&o.udpSockets, "udp-sockets", intEnv("STUND_UDP_SOCKETS", o.cpus.N), "UDP sockets per listen address, each served by its own worker and sharing the port (SO_REUSEPORT); default: one per CPU the process may keep busy (its CPU affinity, lowered to its cgroup CPU limit rounded down) [STUND_UDP_SOCKETS]")
 	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", boolEnv("STUND_PROXY_PROTOCOL"), "take the client address from PROXY protocol headers (v1/v2 on TCP, v2 on UDP) sent by --proxy-trusted-cidr sources; for proxy load balancers [STUND_PROXY_PROTOCOL]")
 	if v := envOr("STUND_PROXY_TRUSTED_CIDR", ""); v != "" {
 		o.proxyTrusted.values = strings.Split(v, ",")
@@ -553,6 +556,20 @@ func warnAmplification(log logging.LeveledLogger, srv *server.Server, o options)
 		fam, a.Response, a.Request, a.Ratio(), maxAmplification, strings.Join(flags, " and "))
 }
 
+// logUDPWorkers says how the UDP workers meet the CPUs: a warning when
+// there are more of them than CPUs the process may keep busy (they take
+// turns, which adds latency), and a note when a cgroup CPU limit set
+// fewer than the runtime's GOMAXPROCS, which rounds that limit up.
+func logUDPWorkers(log logging.LeveledLogger, o options) {
+	switch {
+	case o.udpSockets > o.cpus.N:
+		log.Warnf("--udp-sockets %d: more workers per address than the CPUs this process may keep busy, %s: they take turns on the CPUs, which adds latency under load; the default, %d, does not",
+			o.udpSockets, o.cpus, o.cpus.N)
+	case o.cpus.N < runtime.GOMAXPROCS(0):
+		log.Infof("udp: %d socket(s) per address; CPUs this process may keep busy: %s", o.udpSockets, o.cpus)
+	}
+}
+
 // serve runs the servers until a signal, then drains and stops them.
 func serve(srv *server.Server, reg *prometheus.Registry, o options, lf *logs.Factory, stderr io.Writer) int {
 	log := lf.NewLogger("stund")
@@ -580,6 +597,7 @@ func serve(srv *server.Server, reg *prometheus.Registry, o options, lf *logs.Fac
 		return exitRuntime
 	}
 	warnAmplification(log, srv, o)
+	logUDPWorkers(log, o)
 	o.kube.waitSynced()
 	if adm != nil {
 		adm.SetReady(true)

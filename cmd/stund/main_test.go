@@ -170,7 +170,14 @@ var (
 
 func startStund(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+
+	return startCommand(t, exec.Command(binary, args...), env)
+}
+
+// startCommand starts cmd, which runs stund (perhaps through a command
+// that execs it, such as taskset), with env added to testEnv.
+func startCommand(t *testing.T, cmd *exec.Cmd, env []string) *process {
+	t.Helper()
 	cmd.Env = append(testEnv(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
