@@ -6,7 +6,8 @@ set -euo pipefail
 usage() {
 	cat <<'USAGE'
 Usage: bench/run.sh [--rounds N] [--seconds S] [--long] [--requests LIST]
-                    [--servers LIST] [--connections N] [--window W]
+                    [--servers LIST] [--generator G] [--connections N]
+                    [--window W]
 
 Builds stund, stuncheck and the minimal C server bench/floor/floor.c, then
 load-tests each server over UDP on loopback, one at a time:
@@ -36,9 +37,12 @@ Request shapes (--requests, comma-separated, default both):
                Chromium sends to a STUN server when it gathers candidates
   fingerprint  a Binding request with FINGERPRINT (28 bytes)
 
-The generator is `stuncheck load --spin`: one thread polls its sockets
-without sleeping, so it is never the one that waits; it validates every
-answer (transaction, XOR-MAPPED-ADDRESS, FINGERPRINT). Each run records
+The generator (--generator) is `stuncheck load --spin` (stuncheck, the
+default) or bench/floor/gen.c (c), a second generator that shares no code
+with stuncheck, to check one harness's figures with another. Both poll
+their sockets from one thread that never sleeps, so the generator is never
+the one that waits, and both validate every answer (transaction,
+XOR-MAPPED-ADDRESS, FINGERPRINT). Each run records
 responses/s, p99 round trip, lost and invalid answers, and the server's CPU
 time (user + system of all its threads, /proc/PID/stat) per valid response.
 Prints medians and the ratios to quote (each ratio taken within a round,
@@ -55,6 +59,7 @@ Options:
   --long            7 rounds of 10 s
   --requests LIST   request shapes (default bare,fingerprint)
   --servers LIST    servers (default stund,coturn,floor,stund-2on1)
+  --generator G     stuncheck (default) or c
   --connections N   generator sockets (default 16)
   --window W        requests in flight per socket (default 32)
   -h, --help        this help
@@ -71,10 +76,11 @@ USAGE
 
 rounds=3 seconds=5 conns=16 window=32
 requests=bare,fingerprint
+generator=stuncheck
 servers_arg=stund,coturn,floor,stund-2on1
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--rounds | --seconds | --connections | --window | --requests | --servers)
+	--rounds | --seconds | --connections | --window | --requests | --servers | --generator)
 		[ $# -ge 2 ] || { echo "run.sh: $1 needs a value (see --help)" >&2; exit 2; } ;;
 	esac
 	case "$1" in
@@ -85,6 +91,7 @@ while [ $# -gt 0 ]; do
 	--window) window=$2; shift 2 ;;
 	--requests) requests=$2; shift 2 ;;
 	--servers) servers_arg=$2; shift 2 ;;
+	--generator) generator=$2; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -100,6 +107,7 @@ done
 for s in "${servers[@]}"; do
 	case "$s" in stund | coturn | floor | stund-2on1) ;; *) echo "run.sh: --servers: unknown server \"$s\": want stund, coturn, floor or stund-2on1" >&2; exit 2 ;; esac
 done
+case "$generator" in stuncheck | c) ;; *) echo "run.sh: --generator: unknown generator \"$generator\": want stuncheck or c" >&2; exit 2 ;; esac
 [ ${#shapes[@]} -gt 0 ] && [ ${#servers[@]} -gt 0 ] || { echo "run.sh: --requests and --servers must name at least one" >&2; exit 2; }
 
 missing=()
@@ -134,6 +142,7 @@ echo "building stund, stuncheck and bench/floor/floor.c ..."
 (cd "$repo" && go build -o "$work/stund" ./cmd/stund && go build -o "$work/stuncheck" ./cmd/stuncheck)
 gcc -O2 -Wall -o "$work/floor" "$repo/bench/floor/floor.c"
 gcc -O2 -Wall -o "$work/syscall" "$repo/bench/floor/syscall.c"
+gcc -O2 -Wall -o "$work/gen" "$repo/bench/floor/gen.c"
 load_help=$("$work/stuncheck" load --help 2>&1 || true)
 for f in --spin --request; do
 	grep -q -- "$f" <<<"$load_help" || { echo "run.sh: this stuncheck load has no $f flag: build it from a newer tree" >&2; exit 1; }
@@ -205,7 +214,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 syscall_ns=$(taskset -c 0 "$work/syscall")
 echo "one system call costs ${syscall_ns} ns on CPU 0 (coturn makes two per response; stund and the floor two per batch of up to 64)"
 echo "load average before: $load_before (run on a quiet machine: other work on CPUs 0 and 1 skews the figures)"
-echo "$rounds rounds x ${#shapes[@]} request shapes x ${#servers[@]} servers x ${seconds}s, generator: $conns sockets x window $window, UDP on loopback"
+echo "$rounds rounds x ${#shapes[@]} request shapes x ${#servers[@]} servers x ${seconds}s, generator $generator: $conns sockets x window $window, UDP on loopback"
 
 runs="$work/runs.jsonl"
 : >"$runs"
@@ -218,9 +227,14 @@ for round in $(seq "$rounds"); do
 			k0=$(core_ticks)
 			t0=$(date +%s%N)
 			rc=0
-			taskset -c 1 "$work/stuncheck" load --spin --request "$shape" --duration "${seconds}s" \
-				--connections "$conns" --window "$window" --max-loss 100% -o json \
-				"127.0.0.1:$port" >"$work/out.json" 2>"$work/err.txt" || rc=$?
+			if [ "$generator" = c ]; then
+				taskset -c 1 "$work/gen" "$port" "$conns" "$window" "$seconds" "$shape" \
+					>"$work/out.json" 2>"$work/err.txt" || rc=$?
+			else
+				taskset -c 1 "$work/stuncheck" load --spin --request "$shape" --duration "${seconds}s" \
+					--connections "$conns" --window "$window" --max-loss 100% -o json \
+					"127.0.0.1:$port" >"$work/out.json" 2>"$work/err.txt" || rc=$?
+			fi
 			t1=$(date +%s%N)
 			k1=$(core_ticks)
 			c1=$(proc_cpu "$server_pid")
@@ -262,7 +276,7 @@ jq -s \
 	--arg coturn "$(turnserver --version 2>/dev/null | head -n1 || true)" \
 	--arg coturn_conf "$coturn_conf" \
 	--arg before "$load_before" --arg after "$load_after" --argjson syscall_ns "$syscall_ns" \
-	--argjson rounds "$rounds" --argjson seconds "$seconds" --argjson conns "$conns" --argjson window "$window" '
+	--arg generator "$generator" --argjson rounds "$rounds" --argjson seconds "$seconds" --argjson conns "$conns" --argjson window "$window" '
 	def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
 	. as $runs
 	| ([$runs[].request] | unique) as $shapes
@@ -276,7 +290,7 @@ jq -s \
 	{machine: {cpu: $cpu, cpus: $ncpu, kernel: $kernel, syscall_ns: $syscall_ns, load_average_before: $before, load_average_after: $after},
 	 versions: {stund: $stund, coturn: $coturn},
 	 settings: {rounds: $rounds, seconds: $seconds, connections: $conns, window: $window, transport: "udp", target: "loopback",
-	            generator: "stuncheck load --spin, CPU 1", servers_confined_to: "CPU 0", coturn_config: $coturn_conf,
+	            generator: (if $generator == "c" then "bench/floor/gen.c, CPU 1" else "stuncheck load --spin, CPU 1" end), servers_confined_to: "CPU 0", coturn_config: $coturn_conf,
 	            stund_flags: "--rate-limit 0 (defaults otherwise)", stund_2on1: "GOMAXPROCS=2 --udp-sockets 2 --rate-limit 0"},
 	 medians: (reduce $shapes[] as $q ({}; .[$q] = (reduce $servers[] as $s ({};
 		.[$s] = {responses_per_s: med($s; $q; .responses_per_s), p99_ms: med($s; $q; .p99_ms),
