@@ -122,7 +122,10 @@ type Server struct {
 	mu      sync.Mutex
 	started bool
 	closed  bool
-	udp     []*net.UDPConn
+	udp     []*udpSocket
+	// serving: the UDP workers run, and each closes its socket once
+	// woken; before that, closing closes the sockets.
+	serving bool
 	tcp     []*net.TCPListener
 	conns   map[*net.TCPConn]struct{}
 	perSrc  map[netip.Addr]int
@@ -358,9 +361,20 @@ func (s *Server) Start(ctx context.Context) error {
 
 			return err
 		}
-		s.udp = append(s.udp, us...)
-		s.tcp = append(s.tcp, t)
 		bound := us[0].LocalAddr().(*net.UDPAddr).AddrPort() //nolint:forcetypeassert // a UDPConn's address
+		s.tcp = append(s.tcp, t)
+		for i, u := range us {
+			sock, err := openUDPSocket(u)
+			if err != nil {
+				for _, rest := range us[i+1:] {
+					_ = rest.Close()
+				}
+				_ = s.closeLocked()
+
+				return err
+			}
+			s.udp = append(s.udp, sock)
+		}
 		s.addrs = append(s.addrs, bound)
 		if len(us) > 1 {
 			s.log.Infof("listening udp %s (%d sockets)", bound, len(us))
@@ -372,6 +386,7 @@ func (s *Server) Start(ctx context.Context) error {
 	// Workers that may have to share a CPU take turns after each batch
 	// (see mmsgWorker.yield).
 	shared := len(s.udp) > 1
+	s.serving = true
 	for _, u := range s.udp {
 		s.wg.Add(1)
 		go s.serveUDP(u, shared)
@@ -525,8 +540,10 @@ func (s *Server) closeLocked() error {
 	s.stopping.Store(true)
 	var errs []error
 	for _, u := range s.udp {
-		if err := u.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close udp %s: %w", u.LocalAddr(), err))
+		if s.serving {
+			u.wake() // its worker closes it
+		} else {
+			u.close()
 		}
 	}
 	for _, l := range s.tcp {

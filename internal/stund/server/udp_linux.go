@@ -4,10 +4,11 @@ package server
 
 import (
 	"encoding/binary"
-	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -17,27 +18,89 @@ import (
 // udpBatch is how many datagrams one recvmmsg or sendmmsg call moves.
 const udpBatch = 64
 
+// udpSocket is one UDP socket of a listen address, taken out of the Go
+// runtime's poller: its worker owns the descriptor and waits for datagrams
+// in the kernel. Left in the poller, the socket would carry an epoll entry
+// on its wait queue, and the kernel would run that entry's callback for
+// every datagram received and for every datagram sent (each freed send
+// buffer wakes writers): under load about a tenth of the CPU time of a
+// response on one CPU, for wake-ups that nothing waits for.
+type udpSocket struct {
+	fd   int
+	addr string // for log lines
+	// woken is set by wake once the socket is shut down: the worker may
+	// then close it.
+	woken atomic.Bool
+}
+
+// openUDPSocket takes conn's socket out of the runtime's poller: it
+// duplicates the descriptor, closes conn (the runtime forgets its copy)
+// and makes the socket blocking.
+func openUDPSocket(conn *net.UDPConn) (*udpSocket, error) {
+	u := &udpSocket{fd: -1, addr: conn.LocalAddr().String()}
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("udp %s: %w", u.addr, err)
+	}
+	var derr error
+	if err := raw.Control(func(fd uintptr) { u.fd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		derr = err
+	}
+	if cerr := conn.Close(); derr == nil && cerr != nil {
+		derr = cerr
+	}
+	if derr == nil {
+		derr = unix.SetNonblock(u.fd, false)
+	}
+	if derr != nil {
+		u.close()
+
+		return nil, fmt.Errorf("udp %s: take the socket from the runtime's poller: %w", u.addr, derr)
+	}
+
+	return u, nil
+}
+
+// wake ends the worker's wait: shutting down the receive side of a UDP
+// socket makes every receive on it return at once, with empty datagrams
+// (the call reports ENOTCONN for an unconnected socket, and does it all
+// the same). The worker then sees woken and closes the socket; woken is
+// set only after the shutdown, so the descriptor is never shut down after
+// it is closed.
+func (u *udpSocket) wake() {
+	_ = unix.Shutdown(u.fd, unix.SHUT_RD)
+	u.woken.Store(true)
+}
+
+// close closes the socket of a worker that never started.
+func (u *udpSocket) close() {
+	if u.fd >= 0 {
+		_ = unix.Close(u.fd)
+		u.fd = -1
+	}
+}
+
 // mmsgWorker serves one UDP socket with recvmmsg and sendmmsg. Everything
 // a packet needs is allocated once here: buffers, message headers, source
 // addresses, the response under construction. golang.org/x/net's
 // ReadBatch would allocate a net.UDPAddr per datagram; these raw calls
 // allocate nothing.
 //
-// Both calls are made as raw system calls, which keep the worker's P
-// (the runtime's right to run Go code) for their duration. The socket is
-// non-blocking, so neither call waits; but a sendmmsg of a full batch runs
-// the whole loopback or device path for every datagram and can take 100
-// µs. Made as ordinary system calls, the runtime's monitor takes the P
-// away from such a long call and hands it to another thread, which finds
-// nothing to do and sleeps, and the worker, back from the kernel, has to
-// wait for a P and is run by yet another thread: tens of thousands of
-// thread switches a second under load, a third of the CPU time of a
-// request on one core. Waiting for datagrams still goes through the
-// runtime's poller, as for any socket.
+// Each call is first made as a raw, non-blocking system call, which keeps
+// the worker's P (the runtime's right to run Go code) for its duration:
+// a sendmmsg of a full batch runs the loopback or device path for every
+// datagram and takes about 100 µs, and made as an ordinary system call
+// the runtime's monitor would take the P away during it and hand it to
+// another thread, which finds nothing to do and sleeps, while the worker,
+// back from the kernel, waits for a P and goes on in yet another thread:
+// tens of thousands of thread switches a second under load, a third of
+// the CPU time of a response on one CPU. Only when there is nothing to
+// receive (or no room to send) does the worker make the blocking call as
+// an ordinary system call, which lets the runtime run other goroutines
+// meanwhile.
 type mmsgWorker struct {
 	s    *Server
-	conn *net.UDPConn
-	raw  syscall.RawConn
+	sock *udpSocket
 
 	rhdr  [udpBatch]unix.Mmsghdr
 	riov  [udpBatch]unix.Iovec
@@ -51,14 +114,6 @@ type mmsgWorker struct {
 	sc    *scratch
 	tally tally
 
-	// State of the call in progress, read by the bound functions below,
-	// which are created once so that each call allocates no closure.
-	n, nw   int
-	errno   syscall.Errno
-	recvFn  func(fd uintptr) bool
-	sendFn  func(fd uintptr) bool
-	pending []unix.Mmsghdr
-
 	// yield: other UDP workers of this server may be waiting for this
 	// worker's P (more sockets than the CPUs the process may use), so
 	// the worker gives it up after each batch rather than keep it until
@@ -66,17 +121,12 @@ type mmsgWorker struct {
 	yield bool
 }
 
-func (s *Server) serveUDP(conn *net.UDPConn, shared bool) {
+// serveUDP answers the datagrams of one UDP socket until wake, then
+// closes it.
+func (s *Server) serveUDP(sock *udpSocket, shared bool) {
 	defer s.wg.Done()
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		s.log.Errorf("udp %s: %v", conn.LocalAddr(), err)
-
-		return
-	}
-	w := &mmsgWorker{s: s, conn: conn, raw: raw, sc: newScratch(), yield: shared}
-	w.recvFn = w.recv
-	w.sendFn = w.send
+	defer sock.close()
+	w := &mmsgWorker{s: s, sock: sock, sc: newScratch(), yield: shared}
 	for i := range udpBatch {
 		w.riov[i].Base = &w.rbuf[i][0]
 		w.rhdr[i].Hdr.Iov = &w.riov[i]
@@ -88,47 +138,50 @@ func (s *Server) serveUDP(conn *net.UDPConn, shared bool) {
 	w.loop()
 }
 
-func (w *mmsgWorker) recv(fd uintptr) bool {
+// recv receives up to a batch, waiting for the first datagram, and
+// returns how many arrived.
+func (w *mmsgWorker) recv() (int, syscall.Errno) {
 	for i := range udpBatch {
 		w.riov[i].SetLen(udpBufferSize)
 		w.rhdr[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		w.rhdr[i].Hdr.Flags = 0
 	}
-	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.rhdr[0])), udpBatch, 0, 0, 0)
+	fd, hdr := uintptr(w.sock.fd), uintptr(unsafe.Pointer(&w.rhdr[0]))
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, hdr, udpBatch, unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN {
-		return false // wait until readable
+		n, _, e = unix.Syscall6(unix.SYS_RECVMMSG, fd, hdr, udpBatch, unix.MSG_WAITFORONE, 0, 0)
 	}
-	w.n, w.errno = int(n), e
 
-	return true
+	return int(n), e
 }
 
-func (w *mmsgWorker) send(fd uintptr) bool {
-	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.pending[0])), uintptr(len(w.pending)), 0, 0, 0)
+// send sends the prepared responses in batch, waiting for room in the
+// socket's send buffer if it is full, and returns how many left.
+func (w *mmsgWorker) send(batch []unix.Mmsghdr) (int, syscall.Errno) {
+	fd, hdr := uintptr(w.sock.fd), uintptr(unsafe.Pointer(&batch[0]))
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, hdr, uintptr(len(batch)), unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN {
-		return false // wait until writable
+		n, _, e = unix.Syscall6(unix.SYS_SENDMMSG, fd, hdr, uintptr(len(batch)), 0, 0, 0)
 	}
-	w.nw, w.errno = int(n), e
 
-	return true
+	return int(n), e
 }
 
 func (w *mmsgWorker) loop() {
 	s := w.s
 	for {
-		w.errno = 0
-		if err := w.raw.Read(w.recvFn); err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.log.Warnf("read udp %s: %v", w.conn.LocalAddr(), err)
-
+		n, errno := w.recv()
+		switch {
+		case w.sock.woken.Load():
+			return
+		case errno == unix.EINTR:
 			continue
-		}
-		if w.errno != 0 {
-			if w.errno != unix.EINTR {
-				s.log.Warnf("read udp %s: %v", w.conn.LocalAddr(), w.errno)
-			}
+		case errno == unix.EBADF || errno == unix.ENOTSOCK:
+			s.log.Errorf("read udp %s: %v", w.sock.addr, errno)
+
+			return
+		case errno != 0:
+			s.log.Warnf("read udp %s: %v", w.sock.addr, errno)
 
 			continue
 		}
@@ -137,22 +190,22 @@ func (w *mmsgWorker) loop() {
 		if s.limit != nil {
 			now = s.limit.now()
 		}
-		for i := range w.n {
+		for i := range n {
 			src, ok := sockaddrToAddrPort(&w.rname[i], w.rhdr[i].Hdr.Namelen)
-			n := int(w.rhdr[i].Len)
+			size := int(w.rhdr[i].Len)
 			if !ok {
 				continue
 			}
 			if w.rhdr[i].Hdr.Flags&unix.MSG_TRUNC != 0 {
 				// Longer than any STUN message we take over UDP; the
 				// length check would catch it, say so plainly.
-				n = len(w.rbuf[i])
+				size = len(w.rbuf[i])
 			}
-			payload, client, pr := s.proxy.unwrapDatagram(w.rbuf[i][:n], src)
-			if !s.admitProxied(transportUDP, &w.tally, src, client, pr, n) {
+			payload, client, pr := s.proxy.unwrapDatagram(w.rbuf[i][:size], src)
+			if !s.admitProxied(transportUDP, &w.tally, src, client, pr, size) {
 				continue
 			}
-			resp, _ := s.serve(transportUDP, w.sc, &w.tally, w.wbuf[out][:], payload, n, client, now)
+			resp, _ := s.serve(transportUDP, w.sc, &w.tally, w.wbuf[out][:], payload, size, client, now)
 			if resp == nil {
 				continue
 			}
@@ -176,23 +229,22 @@ func (w *mmsgWorker) loop() {
 func (w *mmsgWorker) flushSends(n int) {
 	batch := w.whdr[:n]
 	for len(batch) > 0 {
-		w.pending = batch
-		w.errno = 0
-		if err := w.raw.Write(w.sendFn); err != nil {
-			return // closed
-		}
-		if w.errno != 0 {
+		sent, errno := w.send(batch)
+		switch {
+		case errno == unix.EINTR:
+			continue
+		case errno != 0:
 			if w.s.debug {
-				w.s.log.Debugf("write udp: %v", w.errno)
+				w.s.log.Debugf("write udp: %v", errno)
 			}
 			batch = batch[1:]
 
 			continue
 		}
-		for i := range w.nw {
+		for i := range sent {
 			w.tally.out += int(batch[i].Len)
 		}
-		batch = batch[w.nw:]
+		batch = batch[max(sent, 1):] // a call that sent nothing and said nothing skips one
 	}
 }
 

@@ -7,9 +7,21 @@ import (
 	"net"
 )
 
+// udpSocket is one UDP socket of a listen address.
+type udpSocket struct{ conn *net.UDPConn }
+
+func openUDPSocket(conn *net.UDPConn) (*udpSocket, error) { return &udpSocket{conn: conn}, nil }
+
+// wake ends the worker's wait by closing the socket.
+func (u *udpSocket) wake() { _ = u.conn.Close() }
+
+// close closes the socket of a worker that never started.
+func (u *udpSocket) close() { _ = u.conn.Close() }
+
 // serveUDP answers the datagrams of one UDP socket until it is closed.
-func (s *Server) serveUDP(conn *net.UDPConn, _ bool) {
+func (s *Server) serveUDP(sock *udpSocket, _ bool) {
 	defer s.wg.Done()
+	conn := sock.conn
 	buf := make([]byte, udpBufferSize)
 	out := make([]byte, responseBufferSize)
 	sc := newScratch()
