@@ -19,8 +19,9 @@ load-tests each server over UDP on loopback, one at a time:
     stop the server.
 
 Servers (--servers, comma-separated, default all four):
-  stund      stund with its defaults and --rate-limit 0 (one generator
-             address would otherwise be rate-limited): on one CPU that is
+  stund      stund with its defaults, --rate-limit 0 (one generator
+             address would otherwise be rate-limited) and --drain-timeout 0s
+             (it is stopped after each run): on one CPU that is
              one UDP socket and GOMAXPROCS 1
   coturn     turnserver --stun-only with Debian's /etc/turnserver.conf (its
              STUN defaults: no RFC 5780, no RFC 3489 answers) and coturn's
@@ -179,8 +180,8 @@ start() {
 	local name=$1 port=$2
 	local cmd
 	case "$name" in
-	stund) cmd=("$work/stund" --listen "127.0.0.1:$port" --http-listen "" --log-level error --rate-limit 0) ;;
-	stund-2on1) cmd=(env GOMAXPROCS=2 "$work/stund" --listen "127.0.0.1:$port" --http-listen "" --log-level error --rate-limit 0 --udp-sockets 2) ;;
+	stund) cmd=("$work/stund" --listen "127.0.0.1:$port" --http-listen "" --log-level error --rate-limit 0 --drain-timeout 0s) ;;
+	stund-2on1) cmd=(env GOMAXPROCS=2 "$work/stund" --listen "127.0.0.1:$port" --http-listen "" --log-level error --rate-limit 0 --drain-timeout 0s --udp-sockets 2) ;;
 	coturn)
 		rm -rf "$work/coturn" && mkdir -p "$work/coturn"
 		cmd=(turnserver -c "$coturn_conf" --stun-only --listening-ip 127.0.0.1 --listening-port "$port"
