@@ -57,7 +57,7 @@ Flags:
                          keep), off (only present), auto (local for a loopback
                          TARGET, stable otherwise) (default auto)
   --request SHAPE        what every request is: bare (a Binding request with no
-                         attributes, 20 bytes: what browsers send to gather
+                         attributes, 20 bytes: what Chromium sends to gather
                          server-reflexive candidates) or fingerprint (with a
                          FINGERPRINT, 28 bytes, right for each transaction ID,
                          as clients that add it send) (default bare)

@@ -230,5 +230,5 @@ func (b *Builder) AddFingerprint() {
 	b.done = true
 	at := len(b.buf) - AttrHeaderSize
 	b.setLength(b.length() + 4)
-	b.buf = binary.BigEndian.AppendUint32(b.buf, fingerprint(b.buf[b.start:at]))
+	b.buf = binary.BigEndian.AppendUint32(b.buf, Fingerprint(b.buf[b.start:at]))
 }

@@ -185,16 +185,16 @@ func (m *Message) CheckFingerprint() error {
 	if i != m.n-1 || len(v) != 4 {
 		return ErrFingerprintMalformed
 	}
-	if fingerprint(m.raw[:HeaderSize+int(m.attrs[i].off)]) != binary.BigEndian.Uint32(v) {
+	if Fingerprint(m.raw[:HeaderSize+int(m.attrs[i].off)]) != binary.BigEndian.Uint32(v) {
 		return ErrBadFingerprint
 	}
 
 	return nil
 }
 
-// fingerprint returns FINGERPRINT's value for a message whose bytes before
-// the attribute are b.
-func fingerprint(b []byte) uint32 { return crc32.ChecksumIEEE(b) ^ FingerprintXOR }
+// Fingerprint returns FINGERPRINT's value for a message whose bytes before
+// the attribute are b (the header's length already counting it).
+func Fingerprint(b []byte) uint32 { return crc32.ChecksumIEEE(b) ^ FingerprintXOR }
 
 // Address decodes the first attribute of type t as a plain address in the
 // MAPPED-ADDRESS layout (RFC 8489 §14.1), as MAPPED-ADDRESS,

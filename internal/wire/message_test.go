@@ -165,7 +165,7 @@ func TestGet(t *testing.T) {
 func TestCheckFingerprint(t *testing.T) {
 	withFP := func(attrs ...[]byte) []byte {
 		b := rawMessage(0x0101, MagicCookie, append(attrs, rawAttr(0x8028, make([]byte, 4), 0))...)
-		binary.BigEndian.PutUint32(b[len(b)-4:], fingerprint(b[:len(b)-8]))
+		binary.BigEndian.PutUint32(b[len(b)-4:], Fingerprint(b[:len(b)-8]))
 
 		return b
 	}

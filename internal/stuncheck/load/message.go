@@ -3,7 +3,6 @@ package load
 import (
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"net/netip"
 
 	"github.com/stund/stund/internal/wire"
@@ -85,7 +84,7 @@ func (q *request) put(b []byte, salt uint32, slot uint32, seq uint32) {
 	if q.fingerprint {
 		// RFC 8489 §14.7: the CRC-32 of the message up to the attribute,
 		// with the header's length already counting it, XOR 0x5354554e.
-		binary.BigEndian.PutUint32(b[n-4:n], crc32.ChecksumIEEE(b[:n-wire.FingerprintSize])^wire.FingerprintXOR)
+		binary.BigEndian.PutUint32(b[n-4:n], wire.Fingerprint(b[:n-wire.FingerprintSize]))
 	}
 }
 

@@ -62,7 +62,7 @@ type RequestShape int
 
 const (
 	// RequestBare is a Binding request with no attributes (20 bytes), as
-	// browsers send to gather server-reflexive candidates.
+	// Chromium sends to gather server-reflexive candidates.
 	RequestBare RequestShape = iota
 	// RequestFingerprint is a Binding request carrying FINGERPRINT (28
 	// bytes), as clients that add FINGERPRINT send; the server has to
